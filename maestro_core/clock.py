@@ -28,12 +28,12 @@ __all__ = [
 WallClock = Callable[[], dt.datetime]
 """A callable returning the current time as an aware datetime in UTC."""
 
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 def system_wall_clock() -> dt.datetime:
     """The machine's clock, as an aware UTC datetime."""
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def datetime_to_micros(value: dt.datetime) -> int:

@@ -54,7 +54,7 @@ __all__ = [
 ]
 
 _SAFE_INT = 2**53
-_UTC = dt.timezone.utc
+_UTC = dt.UTC
 
 
 def _check_latitude(instance: object, attribute: Any, value: float) -> None:
@@ -128,14 +128,14 @@ def _encode_mapping(value: Mapping[Any, Any], path: str) -> dict[str, Any]:
     for key, member in value.items():
         if not isinstance(key, str):
             raise CodecError(
-                f"key {key!r} at {path or 'the top level'!s} is a "
-                f"{type(key).__name__}; expected a string",
+                f"key {key!r} {_where(path)} is "
+                f"of type {type(key).__name__}; expected a string",
                 path=path,
                 value=key,
             )
         if key.startswith("$"):
             raise CodecError(
-                f"key {key!r} at {path or 'the top level'!s} starts with '$', "
+                f"key {key!r} {_where(path)} starts with '$', "
                 "which the canonical encoding reserves; expected a plain field name",
                 path=path,
                 value=key,
@@ -166,7 +166,7 @@ def encode_value(value: Any, path: str = "") -> Any:
     if isinstance(value, dt.datetime):
         if value.tzinfo is None or value.utcoffset() is None:
             raise CodecError(
-                f"value {value!r} at {path or 'the top level'!s} is a naive "
+                f"value {value!r} {_where(path)} is a naive "
                 "datetime; expected a time-zone aware datetime",
                 path=path,
                 value=value,
@@ -178,7 +178,7 @@ def encode_value(value: Any, path: str = "") -> Any:
     if isinstance(value, dt.time):
         if value.tzinfo is not None:
             raise CodecError(
-                f"value {value!r} at {path or 'the top level'!s} is a time with a "
+                f"value {value!r} {_where(path)} is a time with a "
                 "time zone; expected a time of day without one",
                 path=path,
                 value=value,
@@ -201,7 +201,7 @@ def encode_value(value: Any, path: str = "") -> Any:
     if isinstance(value, Reference):
         return {"$ref": value.entity_name, "$id": encode_value(value.item_id, path)}
     raise CodecError(
-        f"value {value!r} at {path or 'the top level'!s} is a "
+        f"value {value!r} {_where(path)} is of type "
         f"{type(value).__module__}.{type(value).__qualname__}, which the canonical "
         "encoding cannot carry; expected JSON values, datetime, date, time, "
         "timedelta, Decimal, UUID, bytes, GeoPoint, ObjectIdValue or Reference",
@@ -210,10 +210,13 @@ def encode_value(value: Any, path: str = "") -> Any:
     )
 
 
+def _where(path: str) -> str:
+    return f"at {path!r}" if path else "at the top level"
+
+
 def _bad(value: Any, path: str, expected: str) -> CodecError:
     return CodecError(
-        f"canonical value {value!r} at {path or 'the top level'!s} is not valid; "
-        f"expected {expected}",
+        f"canonical value {value!r} {_where(path)} is not valid; expected {expected}",
         path=path,
         value=value,
     )
@@ -269,7 +272,7 @@ def decode_value(value: Any, path: str = "") -> Any:
 
 
 def is_canonical(value: Any) -> bool:
-    """Whether *value* is already in canonical form (decodes and re-encodes to itself)."""
+    """Whether *value* is in canonical form: it decodes and re-encodes to itself."""
     try:
         return encode_value(decode_value(value)) == value
     except CodecError:

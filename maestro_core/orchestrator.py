@@ -38,8 +38,9 @@ class SyncOrchestrator:
     ``conflict_policies`` maps entity names to policies (a registered name, a
     ``ConflictPolicy``, an import path, or ``{"name": ..., "args": [...]}``);
     the rest use ``default_conflict_policy``. Policies that providers ask for
-    are merged in, and a disagreement between them is an error, since both
-    directions of a pair must decide alike.
+    are merged in; two providers asking for different policies for one entity
+    is an error unless ``conflict_policies`` settles it, since both directions
+    of a pair must decide alike.
     """
 
     def __init__(
@@ -92,6 +93,8 @@ class SyncOrchestrator:
         requested: dict[str, tuple[str, Any]] = {}
         for provider in self.providers.values():
             for entity, spec in provider.conflict_policies.items():
+                if entity in configured:
+                    continue
                 if entity in requested and requested[entity][1] != spec:
                     other = requested[entity][0]
                     raise ConfigurationError(

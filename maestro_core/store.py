@@ -156,7 +156,7 @@ class DataStore(abc.ABC):
     def get_item(self, entity_name: str, item_id: str) -> dict[str, Any] | None:
         """The stored item in canonical form, or ``None`` when there is none."""
 
-    def validate_item(
+    def validate_item(  # noqa: B027 - optional for backends
         self,
         operation: Operation,
         entity_name: str,

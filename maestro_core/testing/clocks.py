@@ -22,7 +22,7 @@ class FakeWallClock:
         *,
         tick: dt.timedelta = dt.timedelta(0),
     ):
-        self._now = start or dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+        self._now = start or dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
         self._tick = tick
         self._lock = threading.Lock()
 

@@ -101,7 +101,7 @@ class Kit:
             items = [self.get(p, item_id) for p in providers]
             assert all(i == items[0] for i in items), (
                 f"providers disagree on {item_id!r}: "
-                f"{dict(zip([p.provider_id for p in providers], items))!r}"
+                f"{dict(zip([p.provider_id for p in providers], items, strict=True))!r}"
             )
 
 
@@ -268,7 +268,7 @@ class BackendConformance:
     def test_a_received_timestamp_moves_the_clock_past_it(self, kit: Kit):
         ahead = kit.memory(
             "ahead",
-            wall_clock=FakeWallClock(dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc)),
+            wall_clock=FakeWallClock(dt.datetime(2030, 1, 1, tzinfo=dt.UTC)),
         )
         p = kit.provider("behind", wall_clock=FakeWallClock())
         remote = kit.commit(ahead, INSERT, "1")
@@ -298,7 +298,7 @@ class BackendConformance:
 
     def test_conflict_logs_and_sessions_are_saved_and_filtered(self, kit: Kit):
         p = kit.provider("alpha")
-        now = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+        now = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
         deferred = ConflictLog(
             id="c1",
             provider_id="alpha",
