@@ -175,7 +175,9 @@ class ChangeApplier:
     """Applies remote changes to one target store, for one session.
 
     ``knowledge`` starts as the target's knowledge and follows every committed
-    change, so it is read once per session.
+    change, so it is read once per session. What the applier writes is kept
+    at hand until its transaction ends, and no longer: memory follows the
+    batch, not the session.
     """
 
     def __init__(
@@ -221,6 +223,8 @@ class ChangeApplier:
             done = [self._apply_alone(change) for change in pending]
         else:
             self._committed(done)
+        finally:
+            self._forget()
         return steps + done
 
     def retry_deferred(self) -> list[_Step]:
@@ -281,7 +285,7 @@ class ChangeApplier:
     # -- reads, with what this session wrote kept at hand -------------------
 
     def _prefetch_versions(self, changes: list[ItemChange]) -> None:
-        keys = {c.key for c in changes} - self._versions.keys()
+        keys = {c.key for c in changes if c.key not in self._versions}
         if keys:
             found = self.store.get_item_versions(keys)
             for key in keys:
