@@ -82,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"{row['changes']:>7} changes  commit {row['commit_per_s']:>9,.0f}/s  "
                 f"sync {row['sync_per_s']:>9,.0f}/s  session peak "
-                f"{row['session_peak_traced_mb']:.1f} MB  rss +{row['rss_growth_mb']:.1f} MB"
+                f"{row['session_peak_traced_mb']:.1f} MB  "
+                f"rss +{row['rss_growth_mb']:.1f} MB"
             )
     return 0
 
