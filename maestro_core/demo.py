@@ -57,7 +57,7 @@ def _describe(item: dict) -> str:
 def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
     """Tell the story; return 0 when both providers agree at the end."""
     say = _Narrator(out)
-    clock_start = dt.datetime(2024, 5, 1, 9, 0, tzinfo=dt.timezone.utc)
+    clock_start = dt.datetime(2024, 5, 1, 9, 0, tzinfo=dt.UTC)
     ticks = iter(range(10**6))
 
     def wall_clock() -> dt.datetime:
