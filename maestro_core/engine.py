@@ -163,11 +163,10 @@ class _Rejected(Exception):
 
 @define
 class _Step:
-    """The outcome of one change and what to announce once it commits."""
+    """The outcome of one change, announced to observers once it commits."""
 
     outcome: Outcome
     change: ItemChange
-    events: list[tuple[str, dict[str, Any]]] = field(factory=list)
     log: ConflictLog | None = None
 
 
@@ -275,8 +274,18 @@ class ChangeApplier:
             change = step.change
             if self.knowledge.get(change.origin, 0) < change.timestamp:
                 self.knowledge[change.origin] = change.timestamp
-            for name, kwargs in step.events:
-                getattr(self.hook, name)(**kwargs)
+            self._announce(step)
+
+    def _announce(self, step: _Step) -> None:
+        hook, outcome = self.hook, step.outcome
+        if outcome is Outcome.APPLIED:
+            hook.maestro_change_applied(
+                change=step.change, provider_id=self.store.provider_id
+            )
+        elif outcome is Outcome.CONFLICT:
+            hook.maestro_conflict_recorded(log=step.log)
+        elif outcome is Outcome.DEFERRED:
+            hook.maestro_change_deferred(change=step.change, log=step.log)
 
     def _forget(self) -> None:
         self._versions.clear()
@@ -353,12 +362,6 @@ class ChangeApplier:
                 )
             )
             step = _Step(Outcome.APPLIED, change)
-            step.events.append(
-                (
-                    "maestro_change_applied",
-                    {"change": change, "provider_id": store.provider_id},
-                )
-            )
             logger.debug(
                 "%s applied %s %s/%s from %s",
                 store.provider_id,
@@ -486,7 +489,6 @@ class ChangeApplier:
             decided_by,
         )
         step = _Step(Outcome.CONFLICT, change, log=log)
-        step.events.append(("maestro_conflict_recorded", {"log": log}))
         self._settle_retry(retry, step, winner=log.winner_change_id)
         return step
 
@@ -579,7 +581,6 @@ class ChangeApplier:
             exc_info=not isinstance(error, _Rejected),
         )
         step = _Step(Outcome.DEFERRED, change, log=log)
-        step.events.append(("maestro_change_deferred", {"change": change, "log": log}))
         return step
 
 

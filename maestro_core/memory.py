@@ -31,6 +31,7 @@ __all__ = ["MemoryDataStore", "create_memory_provider"]
 
 T = TypeVar("T")
 _MISSING = object()
+_INSERTED = object()
 
 
 def _copy(value: Any) -> Any:
@@ -48,7 +49,7 @@ class MemoryDataStore(DataStore):
     def __init__(self, provider_id: str, *, wall_clock: WallClock | None = None):
         super().__init__(provider_id, wall_clock=wall_clock)
         self._lock = threading.RLock()
-        self._journal: list[Callable[[], None]] | None = None
+        self._journal: list[tuple[Any, ...]] | None = None
         self._clock = 0
         self._changes: dict[str, ItemChange] = {}
         self._by_origin: dict[str, list[ItemChange]] = {}
@@ -68,21 +69,34 @@ class MemoryDataStore(DataStore):
             try:
                 result = fn()
             except BaseException:
-                for undo in reversed(self._journal):
-                    undo()
+                self._roll_back(self._journal)
                 raise
             finally:
                 self._journal = None
             return result
 
+    def _roll_back(self, journal: list[tuple[Any, ...]]) -> None:
+        """Undo the journal, newest entry first.
+
+        An entry is ``(mapping, key, old value)``, or ``(_INSERTED, stamps,
+        changes, change)`` for a change inserted into an origin's lists.
+        """
+        for entry in reversed(journal):
+            if entry[0] is _INSERTED:
+                _, stamps, changes, change = entry
+                index = changes.index(change)
+                del stamps[index], changes[index]
+                continue
+            mapping, key, old = entry
+            if old is _MISSING:
+                mapping.pop(key, None)
+            else:
+                mapping[key] = old
+
     def _set(self, mapping: dict[Any, Any], key: Any, value: Any) -> None:
         """Set ``mapping[key]``, journaling the old value for a rollback."""
         if self._journal is not None:
-            old = mapping.get(key, _MISSING)
-            if old is _MISSING:
-                self._journal.append(lambda: mapping.pop(key, None))
-            else:
-                self._journal.append(lambda: mapping.__setitem__(key, old))
+            self._journal.append((mapping, key, mapping.get(key, _MISSING)))
         mapping[key] = value
 
     def _delete(self, mapping: dict[Any, Any], key: Any) -> None:
@@ -90,15 +104,14 @@ class MemoryDataStore(DataStore):
             return
         old = mapping.pop(key)
         if self._journal is not None:
-            self._journal.append(lambda: mapping.__setitem__(key, old))
+            self._journal.append((mapping, key, old))
 
     def read_clock_for_update(self) -> int:
         return self._clock
 
     def write_clock(self, value: int) -> None:
-        old = self._clock
         if self._journal is not None:
-            self._journal.append(lambda: setattr(self, "_clock", old))
+            self._journal.append((self.__dict__, "_clock", self._clock))
         self._clock = value
 
     # -- knowledge and changes ------------------------------------------------
@@ -138,12 +151,7 @@ class MemoryDataStore(DataStore):
             stamps.insert(at, change.timestamp)
             changes.insert(at, change)
             if self._journal is not None:
-
-                def undo() -> None:
-                    index = changes.index(change)
-                    del stamps[index], changes[index]
-
-                self._journal.append(undo)
+                self._journal.append((_INSERTED, stamps, changes, change))
 
     # -- versions and items -------------------------------------------------
 
@@ -168,7 +176,7 @@ class MemoryDataStore(DataStore):
             if operation is Operation.DELETE:
                 self._delete(entity, item_id)
             else:
-                self._set(entity, item_id, _copy(dict(item)))
+                self._set(entity, item_id, _copy(item))
 
     def get_item(self, entity_name: str, item_id: str) -> dict[str, Any] | None:
         with self._lock:

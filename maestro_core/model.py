@@ -157,7 +157,11 @@ class VectorClock:
         return all(get(origin, 0) >= ts for origin, ts in other.entries.items())
 
     def merge(self, other: VectorClock) -> VectorClock:
-        """The smallest clock that includes both."""
+        """The smallest clock that includes both (one of them when it does)."""
+        if self.includes(other):
+            return self
+        if other.includes(self):
+            return other
         merged = dict(self.entries)
         for origin, ts in other.entries.items():
             if ts > merged.get(origin, 0):

@@ -1,0 +1,103 @@
+"""The shared shape of Maestro's benchmarks.
+
+Each ``bench/bench_*.py`` module defines ``measure(quick: bool) ->
+list[Result]``. ``run.py`` calls every module several times, keeps the median
+of each figure, prints one table and writes ``results.json``. Targets are
+ratios measured in the same run, or rates shown beside their raw baseline,
+because machines here are shared and noisy.
+"""
+
+from __future__ import annotations
+
+import gc
+import multiprocessing
+import resource
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass
+class Result:
+    """One figure: its name, value, unit, and the target it must meet."""
+
+    name: str
+    value: float
+    unit: str
+    target: str = ""
+    ok: bool | None = None  # None: no target; True/False: target met or not
+    detail: str = ""
+    samples: list[float] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def at_least(
+    name: str, value: float, unit: str, minimum: float, detail: str = ""
+) -> Result:
+    return Result(name, value, unit, f">= {minimum:g}", value >= minimum, detail)
+
+
+def at_most(
+    name: str, value: float, unit: str, maximum: float, detail: str = ""
+) -> Result:
+    return Result(name, value, unit, f"<= {maximum:g}", value <= maximum, detail)
+
+
+def info(name: str, value: float, unit: str, detail: str = "") -> Result:
+    return Result(name, value, unit, detail=detail)
+
+
+@contextmanager
+def stopwatch() -> Iterator[Callable[[], float]]:
+    """Time a block; call the yielded function for the elapsed seconds."""
+    gc.collect()
+    started = time.perf_counter()
+    elapsed: list[float] = []
+    yield lambda: elapsed[0] if elapsed else time.perf_counter() - started
+    elapsed.append(time.perf_counter() - started)
+
+
+def isolated(fn: Callable[..., T], *args: object) -> T:
+    """Call ``fn(*args)`` in a fresh interpreter, so that sizes measured one
+    after the other do not inherit each other's heap."""
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        return pool.submit(fn, *args).result()
+
+
+def peak_rss_mb() -> float:
+    """The process's peak resident memory so far, in MiB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def median_results(runs: list[list[Result]]) -> list[Result]:
+    """Merge repeated runs of one module: the median of each figure."""
+    merged: dict[str, Result] = {}
+    values: dict[str, list[float]] = {}
+    for run in runs:
+        for result in run:
+            values.setdefault(result.name, []).append(result.value)
+            merged.setdefault(result.name, result)
+    out = []
+    for name, first in merged.items():
+        samples = values[name]
+        value = statistics.median(samples)
+        ok = first.ok
+        if first.target.startswith(">="):
+            ok = value >= float(first.target[2:])
+        elif first.target.startswith("<="):
+            ok = value <= float(first.target[2:])
+        out.append(
+            Result(
+                first.name, value, first.unit, first.target, ok, first.detail, samples
+            )
+        )
+    return out
