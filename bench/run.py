@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
 
     print(f"\n{'measure':<66} {'value':>10} {'unit':<10} {'target':<9}")
-    for name, results in all_results.items():
+    for results in all_results.values():
         for result in results:
             print(_format(result))
     for name, error in failures.items():
