@@ -346,6 +346,7 @@ class ChangeApplier:
 
         heads = self._surviving_heads(change, version)
         if not heads:
+            store.settle_waiting_conflicts(version, change)
             store.execute_item_change(
                 change.operation, change.entity_name, change.item_id, change.item
             )

@@ -362,6 +362,11 @@ class ConflictLog:
     description: str = ""
     resolved_at: dt.datetime | None = None
 
+    @property
+    def key(self) -> tuple[str, str]:
+        """``(entity_name, item_id)``, the item the conflict is about."""
+        return (self.entity_name, self.item_id)
+
     def resolved(
         self,
         *,

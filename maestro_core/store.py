@@ -311,9 +311,37 @@ class DataStore(abc.ABC):
             parent_id=version.change_id if version is not None else None,
         )
 
+    def settle_waiting_conflicts(
+        self, previous: ItemVersion | None, change: ItemChange
+    ) -> None:
+        """Mark RESOLVED the DEFERRED conflicts that *change* has settled.
+
+        Called when *change* includes every head of *previous*: concurrent
+        edits the ``manual`` policy left side by side are then decided, here
+        as on the provider where someone chose.
+        """
+        if previous is None or len(previous.heads) < 2:
+            return
+        heads = set(previous.heads)
+        for log in self.get_conflict_logs(status=ConflictStatus.DEFERRED):
+            if (
+                log.conflict_type is not ConflictType.EXCEPTION_OCCURRED
+                and log.key == previous.key
+                and {log.local_change_id, log.remote_change_id} <= heads
+            ):
+                self.save_conflict_log(
+                    log.resolved(
+                        winner_change_id=change.id,
+                        loser_change_id=None,
+                        at=micros_to_datetime(change.timestamp),
+                        description=f"settled by change {change.id}",
+                    )
+                )
+
     def _record_local_change(
         self, change: ItemChange, previous: ItemVersion | None
     ) -> None:
+        self.settle_waiting_conflicts(previous, change)
         self.save_change(change)
         self.save_item_version(
             ItemVersion(

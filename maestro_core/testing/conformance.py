@@ -623,11 +623,24 @@ class BackendConformance:
         assert kit.field(m, "1", "name") == "remote edit"
         (log,) = _conflicts(p, ConflictStatus.DEFERRED)
         assert log.policy == "manual"
+        (other_side,) = _conflicts(m, ConflictStatus.DEFERRED)
         p.store.resolve_conflict(log.id, log.local_change_id)
         assert p.store.get_conflict_log(log.id).status is ConflictStatus.RESOLVED
         orchestrator.run("local")
         assert kit.field(p, "1", "name") == kit.field(m, "1", "name") == "local edit"
         assert sum(s.conflicts for s in orchestrator.run("local")) == 0
+        settled = m.store.get_conflict_log(other_side.id)
+        assert settled.status is ConflictStatus.RESOLVED, "the choice settles it there"
+
+    def test_a_later_edit_settles_a_waiting_conflict(self, kit: Kit):
+        p, m = self._diverge(kit, UPDATE, UPDATE, remote_newer=True)
+        orchestrator = make_orchestrator([p, m], default_conflict_policy=ManualPolicy())
+        orchestrator.run("local")
+        kit.commit(m, UPDATE, "1", name="edited again")
+        orchestrator.run("remote")
+        assert kit.field(p, "1", "name") == kit.field(m, "1", "name") == "edited again"
+        assert _conflicts(p, ConflictStatus.DEFERRED) == []
+        assert _conflicts(m, ConflictStatus.DEFERRED) == []
 
     def test_three_providers_converge_after_concurrent_edits(self, kit: Kit):
         p = kit.provider("backend")
