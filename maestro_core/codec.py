@@ -75,6 +75,10 @@ class GeoPoint:
     longitude: float = field(converter=float, validator=_check_longitude)
 
 
+def _lower(value: str) -> str:
+    return str(value).lower()
+
+
 def _check_oid(instance: object, attribute: Any, value: str) -> None:
     try:
         ok = len(value) == 24 and bytes.fromhex(value) is not None
@@ -88,7 +92,7 @@ def _check_oid(instance: object, attribute: Any, value: str) -> None:
 class ObjectIdValue:
     """A MongoDB ObjectId, carried without importing bson into the core."""
 
-    hex: str = field(converter=str.lower, validator=_check_oid)
+    hex: str = field(converter=_lower, validator=_check_oid)
 
     def __str__(self) -> str:
         return self.hex

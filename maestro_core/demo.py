@@ -70,9 +70,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
         providers=[office, mobile],
         maximum_duration_seconds=60,
     )
-    stores = [office.store, mobile.store]
     assert isinstance(office.store, MemoryDataStore)
     assert isinstance(mobile.store, MemoryDataStore)
+    stores = [office.store, mobile.store]
 
     say.heading("Each side creates records of its own")
     office.store.commit_item_change(
@@ -110,7 +110,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
         say.line(
             f"  on {log.provider_id}: {log.conflict_type.value} for {log.entity_name} "
             f"{log.item_id}, {log.status.value} by {log.policy!r}: "
-            f"change {log.winner_change_id[:8]} won over {log.loser_change_id[:8]}"
+            f"change {str(log.winner_change_id)[:8]} won over "
+            f"{str(log.loser_change_id)[:8]}"
         )
     agree = all(
         office.store.get_item(ENTITY, i) == mobile.store.get_item(ENTITY, i)

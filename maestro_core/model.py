@@ -178,6 +178,14 @@ class VectorClock:
         return dict(self.entries)
 
 
+def _to_str_tuple(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(value)
+
+
+def _to_change_tuple(value: Iterable[ItemChange]) -> tuple[ItemChange, ...]:
+    return tuple(value)
+
+
 def _to_operation(value: object) -> Operation:
     return Operation.coerce(value)
 
@@ -269,7 +277,7 @@ class ItemVersion:
     change_id: str
     operation: Operation = field(converter=_to_operation)
     vector: VectorClock = field(converter=_to_vector)
-    heads: tuple[str, ...] = field(converter=tuple)
+    heads: tuple[str, ...] = field(converter=_to_str_tuple)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -305,7 +313,7 @@ class ItemVersion:
 class ItemChangeBatch:
     """Changes selected for a target in one go, in the order to apply them."""
 
-    changes: tuple[ItemChange, ...] = field(converter=tuple)
+    changes: tuple[ItemChange, ...] = field(converter=_to_change_tuple)
     is_last_batch: bool
 
     def __len__(self) -> int:

@@ -15,7 +15,7 @@ against the version they were made on.
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from attrs import field, frozen
@@ -38,6 +38,10 @@ __all__ = [
 ]
 
 
+def _to_changes(value: Iterable[ItemChange]) -> tuple[ItemChange, ...]:
+    return tuple(value)
+
+
 @frozen
 class Conflict:
     """Concurrent changes of one item, as a policy sees them.
@@ -51,7 +55,7 @@ class Conflict:
 
     entity_name: str
     item_id: str
-    changes: tuple[ItemChange, ...] = field(converter=tuple)
+    changes: tuple[ItemChange, ...] = field(converter=_to_changes)
     conflict_type: ConflictType
     find_base: Callable[[], ItemChange | None] = field(
         default=lambda: None, repr=False, eq=False
