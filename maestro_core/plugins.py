@@ -32,7 +32,7 @@ from .exceptions import (
     RegistrationError,
 )
 from .lock import SyncLock
-from .policies import ConflictPolicy
+from .policies import BUILTIN_POLICIES, ConflictPolicy
 from .provider import SyncProvider
 
 __all__ = [
@@ -252,7 +252,12 @@ def policy_names() -> list[str]:
 
 
 def get_policy(name: str, *args: Any) -> ConflictPolicy:
-    """A new instance of the policy registered as *name*."""
+    """A new instance of the policy registered as *name*.
+
+    The core's own policies need no plugin, so naming one loads none.
+    """
+    if name in BUILTIN_POLICIES:
+        return BUILTIN_POLICIES[name](*args)
     policies = _get_registry().policies
     try:
         factory = policies[name]
@@ -290,7 +295,7 @@ def coerce_policy(spec: Any) -> ConflictPolicy:
             f"conflict policy {spec!r} is not valid; expected a policy name, "
             "an import path, or a ConflictPolicy"
         )
-    if name in _get_registry().policies:
+    if name in BUILTIN_POLICIES or name in _get_registry().policies:
         try:
             return get_policy(name, *args)
         except (TypeError, ValueError) as e:
