@@ -1,0 +1,1 @@
+"""Helpers for applications: building providers, stores and locks."""

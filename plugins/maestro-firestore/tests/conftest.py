@@ -1,0 +1,61 @@
+"""The emulator the tests share, and fresh clients for each provider.
+
+One emulator runs for the whole session (started on a free port, stopped by
+its process id). Every client gets a project of its own, so providers never
+see each other's documents and nothing has to be emptied between tests.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+
+import pytest
+from maestro_firestore.emulator import EmulatorError, launch
+
+_projects = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def emulator():
+    try:
+        running = launch()
+    except EmulatorError as error:
+        pytest.skip(f"no Firestore emulator: {error}")
+    yield running
+    running.stop()
+
+
+def needs_complete_emulator(emulator) -> None:
+    """Skip when the npm stand-in runs: it lacks cursors, offset and locking."""
+    if not emulator.complete:
+        pytest.skip(
+            "the npm Firestore emulator lacks transaction locking, cursors, "
+            "offset, select and set without merge, which this test needs"
+        )
+
+
+@pytest.fixture
+def new_client(emulator):
+    """Call for a client of a project nobody else uses."""
+    clients = []
+
+    def make(project: str | None = None):
+        client = emulator.client(project or f"test-{os.getpid()}-{next(_projects)}")
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.close()
+
+
+@pytest.fixture
+def emulator_env(emulator, monkeypatch):
+    """FIRESTORE_EMULATOR_HOST and GOOGLE_CLOUD_PROJECT for this test, on an
+    emptied default project."""
+    for key, value in emulator.environ().items():
+        monkeypatch.setenv(key, value)
+    if emulator.kind == "java":
+        emulator.clear()
+    return emulator
