@@ -156,3 +156,9 @@ def test_policies_are_named_in_several_ways(entry_points):
         coerce_policy({"name": "prefer_provider"})
     with pytest.raises(ConfigurationError, match="expected a policy name"):
         coerce_policy(42)
+
+
+def test_the_memory_backend_names_the_core_distribution(entry_points):
+    backend = maestro_core.get_backend("memory")
+    assert backend.distribution == "maestro-sync"
+    assert backend.version == importlib.metadata.version("maestro-sync")
