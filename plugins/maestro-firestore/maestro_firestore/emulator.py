@@ -185,6 +185,23 @@ class Emulator:
         with urllib.request.urlopen(request, timeout=30) as response:
             response.read()
 
+    def load_rules(self, rules: str, project: str | None = None) -> None:
+        """Enforce security *rules* (the text of a ``firestore.rules`` file).
+
+        Requests with the emulator's owner token, as the Python clients send,
+        bypass rules, like admin credentials in production.
+        """
+        url = (
+            f"http://{self.address}/emulator/v1/projects/"
+            f"{project or self.project}:securityRules"
+        )
+        body = json.dumps({"rules": {"files": [{"content": rules}]}}).encode()
+        request = urllib.request.Request(
+            url, data=body, method="PUT", headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            response.read()
+
     def stop(self) -> None:
         """Stop the emulator process (and its children) by process id."""
         if self._stopped:

@@ -144,10 +144,11 @@ def _micros(value: Any) -> int:
 
 
 def _check_segment(kind: str, value: str, item_id: object) -> None:
-    if value in (".", "..") or (value.startswith("__") and value.endswith("__")):
+    reserved = value.startswith("__") and value.endswith("__")
+    if value in (".", "..") or reserved or "/" in value:
         raise InvalidItemError(
-            f"{kind} {value!r} is not a valid Firestore id; expected no '.', '..' "
-            "or name that both starts and ends with '__'",
+            f"{kind} {value!r} is not a valid Firestore id; expected no '/', no "
+            "'.' or '..', and no name that both starts and ends with '__'",
             item_id=item_id,
             key=kind,
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import time
 
 import pytest
 from maestro_firestore.emulator import EmulatorError, launch
@@ -59,3 +60,20 @@ def emulator_env(emulator, monkeypatch):
     if emulator.kind == "java":
         emulator.clear()
     return emulator
+
+
+def _wait_until(condition, timeout: float = 30.0) -> None:
+    """Poll *condition* until it holds; fail after *timeout* seconds.
+
+    Only for waiting on the emulator's listeners; no test asserts a duration.
+    """
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition {condition!r} did not hold in time")
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def wait_until():
+    return _wait_until

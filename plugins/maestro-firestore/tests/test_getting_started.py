@@ -1,0 +1,74 @@
+"""The Firestore part of getting-started.md, as an application runs it."""
+
+from __future__ import annotations
+
+from maestro_core import Operation, SyncOrchestrator, create_memory_provider
+
+
+def test_the_snippet_then_a_sync_with_memory_both_ways(emulator_env):
+    import maestro.backends.firestore
+    from maestro.backends.firestore.contrib.factory import create_firestore_provider
+
+    firestore_provider = create_firestore_provider()
+    assert firestore_provider.provider_id == "firestore"
+    store = firestore_provider.store
+    assert store.client.project == emulator_env.project
+
+    store.commit_item_change(
+        operation=Operation.INSERT,
+        entity_name="tasks",
+        item_id="from-firestore",
+        item={
+            "id": "from-firestore",
+            "collection_name": "tasks",
+            "title": "written through Maestro",
+        },
+    )
+    memory = create_memory_provider("memory")
+    memory.store.commit_item_change(
+        operation=Operation.INSERT,
+        entity_name="tasks",
+        item_id="from-memory",
+        item={"id": "from-memory", "title": "written elsewhere", "done": False},
+    )
+
+    orchestrator = SyncOrchestrator(
+        sync_lock=maestro.backends.firestore.create_firestore_lock(),
+        providers=[firestore_provider, memory],
+        maximum_duration_seconds=10 * 60,
+    )
+    sessions = orchestrator.run(initial_source_provider_id="firestore")
+    assert [s.status.value for s in sessions] == ["SUCCEEDED", "SUCCEEDED"]
+
+    for item_id in ("from-firestore", "from-memory"):
+        assert store.get_item("tasks", item_id) == memory.store.get_item(
+            "tasks", item_id
+        )
+    # the document is a plain one: the id is the document id, no extra fields
+    document = store.client.collection("tasks").document("from-memory").get()
+    assert document.to_dict() == {"title": "written elsewhere", "done": False}
+    assert store.get_knowledge() == memory.store.get_knowledge()
+
+    store.commit_item_change(
+        operation=Operation.DELETE,
+        entity_name="tasks",
+        item_id="from-memory",
+        item={"id": "from-memory", "collection_name": "tasks"},
+    )
+    orchestrator.run("firestore")
+    assert memory.store.get_item("tasks", "from-memory") is None
+
+
+def test_the_backend_is_registered_with_a_lock(emulator_env):
+    from maestro_firestore import FirestoreSyncLock
+
+    from maestro_core import get_backend
+
+    backend = get_backend("firestore")
+    assert backend.distribution == "maestro-firestore"
+    provider = backend.provider_factory(provider_id="registered")
+    assert provider.provider_id == "registered"
+    lock = backend.lock_factory()
+    assert isinstance(lock, FirestoreSyncLock)
+    assert lock.acquire("me", 30)
+    lock.release("me")
