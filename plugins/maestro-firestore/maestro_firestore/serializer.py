@@ -20,7 +20,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import math
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -139,7 +138,8 @@ class FirestoreSerializer:
 
     def _from_native(self, value: Any, path: str) -> Any:
         if isinstance(value, DocumentReference):
-            return {"$ref": value.parent.path, "$id": value.id}
+            collection, _, document_id = value.path.rpartition("/")
+            return {"$ref": collection, "$id": document_id}
         if isinstance(value, GeoPoint):
             return {
                 "$geoPoint": {"latitude": value.latitude, "longitude": value.longitude}
@@ -155,8 +155,6 @@ class FirestoreSerializer:
             return {k: self._from_native(v, f"{path}.{k}") for k, v in value.items()}
         if isinstance(value, list):
             return [self._from_native(v, f"{path}[{i}]") for i, v in enumerate(value)]
-        if isinstance(value, float) and not math.isfinite(value):
-            return encode_value(value, path)
         return encode_value(value, path)
 
     # -- the ItemSerializer protocol --------------------------------------------
