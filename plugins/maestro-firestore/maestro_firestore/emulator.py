@@ -9,6 +9,9 @@ same API, without ``offset``, cursors, ``select``, whole-document ``set``
 without merge, and transaction locking (:attr:`Emulator.complete` is then
 ``False`` so tests needing those can skip).
 
+``MAESTRO_FIRESTORE_EMULATOR`` set to ``java`` or ``npm`` chooses one;
+``MAESTRO_FIRESTORE_NPM_CACHE`` says where the npm package is installed.
+
 Usage::
 
     with start_emulator() as emulator:
@@ -77,6 +80,9 @@ def _free_port() -> int:
 
 
 def _cache_dir() -> Path:
+    configured = os.environ.get("MAESTRO_FIRESTORE_NPM_CACHE")
+    if configured:
+        return Path(configured)
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "maestro-firestore" / "npm-emulator"
 
@@ -281,8 +287,13 @@ def launch(
     with :meth:`Emulator.stop`.
     """
     port = port or _free_port()
+    wanted = os.environ.get("MAESTRO_FIRESTORE_EMULATOR", "")
+    if wanted not in ("", "java", "npm"):
+        raise EmulatorError(
+            f"MAESTRO_FIRESTORE_EMULATOR is {wanted!r}; expected 'java', 'npm' or unset"
+        )
     log = Path(tempfile.mkstemp(prefix="firestore-emulator-", suffix=".log")[1])
-    jar = jar or find_jar()
+    jar = None if wanted == "npm" else jar or find_jar()
     if jar is not None:
         java = shutil.which("java")
         if java is None:
@@ -295,7 +306,7 @@ def launch(
         if rules is not None:
             command.append(f"--rules={rules}")
         kind, complete = "java", True
-    elif allow_npm:
+    elif allow_npm and wanted != "java":
         command = _npm_command(install_npm_emulator(), port)
         kind, complete = "npm", False
     else:

@@ -27,13 +27,16 @@ def emulator():
     running.stop()
 
 
-def needs_complete_emulator(emulator) -> None:
-    """Skip when the npm stand-in runs: it lacks cursors, offset and locking."""
+@pytest.fixture
+def complete_emulator(emulator):
+    """The emulator, for tests that the npm stand-in cannot serve (skipped)."""
     if not emulator.complete:
         pytest.skip(
-            "the npm Firestore emulator lacks transaction locking, cursors, "
-            "offset, select and set without merge, which this test needs"
+            "the npm Firestore emulator stands in: it lacks transaction locking, "
+            "security rules, and some value types (NaN, references), which this "
+            "test needs"
         )
+    return emulator
 
 
 @pytest.fixture
@@ -77,3 +80,14 @@ def _wait_until(condition, timeout: float = 30.0) -> None:
 @pytest.fixture
 def wait_until():
     return _wait_until
+
+
+@pytest.fixture
+def firestore_plugin_only(monkeypatch):
+    """Load only this distribution's entry point, whatever else is installed."""
+    from maestro_core.plugins import reset_plugins
+
+    monkeypatch.setenv("MAESTRO_PLUGINS", "firestore")
+    reset_plugins()
+    yield
+    reset_plugins()

@@ -47,3 +47,6 @@ class TestFirestoreSyncLock(SyncLockConformance):
     def lock_factory(self, new_client):
         client = new_client()
         return lambda: FirestoreSyncLock(client)
+
+    def test_only_one_of_many_racing_owners_wins(self, lock_factory, complete_emulator):
+        super().test_only_one_of_many_racing_owners_wins(lock_factory)

@@ -5,7 +5,9 @@ from __future__ import annotations
 from maestro_core import Operation, SyncOrchestrator, create_memory_provider
 
 
-def test_the_snippet_then_a_sync_with_memory_both_ways(emulator_env):
+def test_the_snippet_then_a_sync_with_memory_both_ways(
+    emulator_env, firestore_plugin_only
+):
     import maestro.backends.firestore
     from maestro.backends.firestore.contrib.factory import create_firestore_provider
 
@@ -59,7 +61,7 @@ def test_the_snippet_then_a_sync_with_memory_both_ways(emulator_env):
     assert memory.store.get_item("tasks", "from-memory") is None
 
 
-def test_the_backend_is_registered_with_a_lock(emulator_env):
+def test_the_backend_is_registered_with_a_lock(emulator_env, firestore_plugin_only):
     from maestro_firestore import FirestoreSyncLock
 
     from maestro_core import get_backend

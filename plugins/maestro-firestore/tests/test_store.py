@@ -196,7 +196,8 @@ def _token(project: str) -> str:
     return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(claims)}."
 
 
-def test_the_rules_keep_clients_out_of_maestros_collections(emulator):
+def test_the_rules_keep_clients_out_of_maestros_collections(complete_emulator):
+    emulator = complete_emulator
     project = "rules-test"
     emulator.load_rules(rules_path().read_text(), project)
 

@@ -39,7 +39,7 @@ VALUES = {
 }
 
 
-def test_every_type_round_trips_through_firestore(new_client):
+def test_every_type_round_trips_through_firestore(new_client, complete_emulator):
     client = new_client()
     provider = create_firestore_provider(client)
     memory = create_memory_provider("memory")
