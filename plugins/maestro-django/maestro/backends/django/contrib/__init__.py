@@ -1,0 +1,1 @@
+"""``maestro.backends.django.contrib``: aliases of the documented helpers."""

@@ -1,0 +1,259 @@
+"""Capturing saves and deletes of the synced models as changes.
+
+Receivers are connected per synced model (never for every model, which
+would stop Django's fast deletes everywhere). Each records the change in
+the transaction of the write that caused it: ``post_delete`` and
+``m2m_changed`` are sent inside Django's own transaction; a ``save()`` made
+inside ``transaction.atomic`` (or with ``ATOMIC_REQUESTS``) is recorded in
+that transaction, and one made in autocommit mode right after its row
+commits, in a transaction of its own.
+
+After a transaction that recorded changes commits, the
+``CHANGES_COMMITTED_CALLBACK`` runs once: at once outside requests, or at
+the end of the request when :class:`~maestro_django.middleware.SyncQueueMiddleware`
+is installed.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from attrs import define
+from django.db import connections, models, transaction
+from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete
+from django.utils.module_loading import import_string
+
+from maestro_core import Operation
+
+from .conf import SyncedModel, get_settings, synced_model, synced_models
+from .serializer import item_from_instance
+from .store import DjangoDataStore, is_applying
+
+__all__ = [
+    "RequestScope",
+    "changes_committed",
+    "local_store",
+    "reconnect",
+    "request_scope",
+    "run_committed_callback",
+]
+
+logger = logging.getLogger(__name__)
+
+_DELETED_ITEM = "_maestro_deleted_item"
+_CLEARED = "_maestro_cleared_sources"
+_connected: list[tuple[Any, Callable[..., None], Any]] = []
+_connected_lock = threading.Lock()
+
+
+@define
+class RequestScope:
+    """A request in progress; the callback waits for its end."""
+
+    changed: bool = False
+
+
+_request_scope: contextvars.ContextVar[RequestScope | None] = contextvars.ContextVar(
+    "maestro_request_scope", default=None
+)
+
+
+@functools.cache
+def local_store() -> DjangoDataStore:
+    """The store that local writes are recorded in (``PROVIDER_ID``)."""
+    return DjangoDataStore()
+
+
+@functools.cache
+def _callback() -> Callable[[], Any] | None:
+    path = get_settings()["CHANGES_COMMITTED_CALLBACK"]
+    if not path:
+        return None
+    return import_string(path) if isinstance(path, str) else path
+
+
+# -- after commit -----------------------------------------------------------
+
+
+def run_committed_callback() -> None:
+    """Call ``CHANGES_COMMITTED_CALLBACK``; an error in it is logged, not raised.
+
+    The write it follows has committed, so failing it would mislead.
+    """
+    try:
+        callback = _callback()
+        if callback is not None:
+            callback()
+    except Exception:
+        logger.error("CHANGES_COMMITTED_CALLBACK failed", exc_info=True)
+
+
+def changes_committed() -> None:
+    """A transaction that recorded changes has committed."""
+    scope = _request_scope.get()
+    if scope is not None:
+        scope.changed = True
+    else:
+        run_committed_callback()
+
+
+changes_committed.maestro_marker = True  # type: ignore[attr-defined]
+
+
+def _schedule(using: str) -> None:
+    """Run :func:`changes_committed` once the current transaction commits."""
+    connection = connections[using]
+    if not connection.in_atomic_block:
+        changes_committed()
+        return
+    for entry in connection.run_on_commit:
+        if getattr(entry[1], "maestro_marker", False):
+            return
+    transaction.on_commit(changes_committed, using=using)
+
+
+class request_scope:
+    """Collect callbacks until the block ends, then run the callback once."""
+
+    def __enter__(self) -> RequestScope:
+        self.scope = RequestScope()
+        self._token = _request_scope.set(self.scope)
+        return self.scope
+
+    def __exit__(self, *exc_info: object) -> None:
+        _request_scope.reset(self._token)
+        if self.scope.changed:
+            run_committed_callback()
+
+
+# -- recording --------------------------------------------------------------
+
+
+def _record(
+    synced: SyncedModel, operation: Operation, item: dict[str, Any], using: str
+) -> None:
+    store = local_store()
+    store.commit_item_change(
+        operation,
+        synced.entity_name,
+        str(item["id"]),
+        item,
+        execute_operation=False,
+    )
+    _schedule(using)
+
+
+def _captures(using: str | None) -> bool:
+    return not is_applying() and using == local_store().using
+
+
+def _on_save(
+    sender: type[models.Model],
+    instance: models.Model,
+    created: bool,
+    using: str,
+    **kwargs: Any,
+) -> None:
+    synced = synced_model(sender)
+    if synced is None or not _captures(using):
+        return
+    operation = Operation.INSERT if created else Operation.UPDATE
+    _record(synced, operation, item_from_instance(synced, instance), using)
+
+
+def _before_delete(
+    sender: type[models.Model], instance: models.Model, using: str, **kwargs: Any
+) -> None:
+    synced = synced_model(sender)
+    if synced is None or not _captures(using):
+        return
+    setattr(instance, _DELETED_ITEM, item_from_instance(synced, instance))
+
+
+def _on_delete(
+    sender: type[models.Model], instance: models.Model, using: str, **kwargs: Any
+) -> None:
+    synced = synced_model(sender)
+    if synced is None or not _captures(using):
+        return
+    item = instance.__dict__.pop(_DELETED_ITEM, None)
+    if item is None:
+        item = item_from_instance(synced, instance, related=False)
+    _record(synced, Operation.DELETE, item, using)
+
+
+def _source_field(
+    source: type[models.Model], through: type[models.Model]
+) -> models.ManyToManyField | None:
+    for f in source._meta.many_to_many:
+        if f.remote_field.through is through:
+            return f
+    return None
+
+
+def _on_m2m(
+    sender: type[models.Model],
+    instance: models.Model,
+    action: str,
+    reverse: bool,
+    model: type[models.Model],
+    pk_set: set[Any] | None,
+    using: str,
+    **kwargs: Any,
+) -> None:
+    if not action.startswith("post_") and action != "pre_clear":
+        return
+    if not _captures(using):
+        return
+    if not reverse:
+        synced = synced_model(type(instance))
+        if synced is not None and action != "pre_clear":
+            item = item_from_instance(synced, instance)
+            _record(synced, Operation.UPDATE, item, using)
+        return
+    # Changed from the target's side: each source row changed.
+    synced = synced_model(model)
+    field = _source_field(model, sender)
+    if synced is None or field is None:
+        return
+    rows = model._base_manager.db_manager(using)
+    if action == "pre_clear":
+        sources = rows.filter(**{field.name: instance.pk}).values_list("pk", flat=True)
+        setattr(instance, _CLEARED, set(sources))
+        return
+    if action == "post_clear":
+        pk_set = instance.__dict__.pop(_CLEARED, set())
+    for source in rows.filter(pk__in=pk_set or ()):
+        _record(synced, Operation.UPDATE, item_from_instance(synced, source), using)
+
+
+def reconnect() -> None:
+    """Connect the receivers for the models in ``MODELS``, and only those."""
+    with _connected_lock:
+        for signal, receiver, sender in _connected:
+            signal.disconnect(receiver, sender=sender)
+        _connected.clear()
+        local_store.cache_clear()
+        _callback.cache_clear()
+        try:
+            entries = synced_models()
+        except (LookupError, ValueError):
+            logger.debug("MODELS has an entry that names no model", exc_info=True)
+            return
+        for synced in entries:
+            model = synced.model
+            pairs = [
+                (post_save, _on_save, model),
+                (pre_delete, _before_delete, model),
+                (post_delete, _on_delete, model),
+            ]
+            for f in model._meta.many_to_many:
+                pairs.append((m2m_changed, _on_m2m, f.remote_field.through))
+            for signal, receiver, sender in pairs:
+                signal.connect(receiver, sender=sender, weak=False)
+                _connected.append((signal, receiver, sender))

@@ -1,0 +1,512 @@
+"""The Django data store: Maestro's records in Django's database.
+
+One database (``MAESTRO["DATABASE"]``) is one provider. The clock row is
+locked for the rest of the transaction before a timestamp is issued
+(``SELECT ... FOR UPDATE`` where the database has it; on SQLite a no-op
+``UPDATE`` takes the database's write lock), so timestamps follow commit
+order and a sync never passes over a change that commits late.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import datetime as dt
+import json
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
+
+from django.conf import settings
+from django.db import connections, models, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from maestro_core import (
+    ConflictLog,
+    ConflictStatus,
+    ConflictType,
+    DataStore,
+    ItemChange,
+    ItemVersion,
+    Operation,
+    SyncSession,
+    VectorClock,
+    WallClock,
+    encode_item,
+)
+
+from .conf import get_settings, model_for_entity
+from .exceptions import MissingParentError, UnwritableValueError
+from .models import (
+    Change,
+    Clock,
+    ConflictLogEntry,
+    ItemVersionEntry,
+    Knowledge,
+    SessionEntry,
+)
+from .serializer import (
+    RemoteValues,
+    item_from_instance,
+    pk_from_item_id,
+    remote_values,
+)
+
+__all__ = ["DjangoDataStore", "applying_remote_changes", "is_applying"]
+
+T = TypeVar("T")
+ItemKey = tuple[str, str]
+CHUNK = 500
+"""How many ids one ``IN (...)`` query holds, within every database's limit."""
+
+_applying: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "maestro_applying", default=False
+)
+
+
+@contextlib.contextmanager
+def applying_remote_changes() -> Iterator[None]:
+    """Within this block, this thread's writes are not captured as changes.
+
+    Maestro wraps its own writes of remote changes in it; signals stay
+    connected, so other threads keep capturing.
+    """
+    token = _applying.set(True)
+    try:
+        yield
+    finally:
+        _applying.reset(token)
+
+
+def is_applying() -> bool:
+    """Whether the current thread is writing remote changes."""
+    return _applying.get()
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _chunks(values: Sequence[T]) -> Iterator[Sequence[T]]:
+    for start in range(0, len(values), CHUNK):
+        yield values[start : start + CHUNK]
+
+
+def _to_db_datetime(value: dt.datetime | None) -> dt.datetime | None:
+    if value is None or settings.USE_TZ:
+        return value
+    return timezone.make_naive(value, dt.UTC)
+
+
+def _from_db_datetime(value: dt.datetime | None) -> dt.datetime | None:
+    if value is None or timezone.is_aware(value):
+        return value
+    return value.replace(tzinfo=dt.UTC)
+
+
+_CHANGE_COLUMNS = (
+    "id",
+    "operation",
+    "entity_name",
+    "item_id",
+    "item",
+    "origin",
+    "timestamp",
+    "vector",
+    "parent_id",
+)
+
+
+def _change_from_row(row: Sequence[Any]) -> ItemChange:
+    id_, op, entity, item_id, item, origin, ts, vector, parent = row
+    return ItemChange(
+        id=id_,
+        operation=op,
+        entity_name=entity,
+        item_id=item_id,
+        item=json.loads(item),
+        origin=origin,
+        timestamp=ts,
+        vector=json.loads(vector),
+        parent_id=parent,
+    )
+
+
+class DjangoDataStore(DataStore):
+    """A provider's store in one of the project's databases (*using*)."""
+
+    def __init__(
+        self,
+        provider_id: str | None = None,
+        *,
+        using: str | None = None,
+        wall_clock: WallClock | None = None,
+    ):
+        config = get_settings()
+        super().__init__(provider_id or config["PROVIDER_ID"], wall_clock=wall_clock)
+        self.using: str = using or config["DATABASE"]
+
+    def __repr__(self) -> str:
+        return (
+            f"<DjangoDataStore provider_id={self.provider_id!r} using={self.using!r}>"
+        )
+
+    # -- transactions and the clock -------------------------------------------
+
+    def run_in_transaction(self, fn: Callable[[], T]) -> T:
+        with transaction.atomic(using=self.using):
+            return fn()
+
+    def read_clock_for_update(self) -> int:
+        clocks = Clock.objects.using(self.using).filter(pk=1)
+        for _ in range(2):
+            if connections[self.using].features.has_select_for_update:
+                values = list(
+                    clocks.select_for_update().values_list("value", flat=True)
+                )
+            elif clocks.update(value=F("value")):
+                values = list(clocks.values_list("value", flat=True))
+            else:
+                values = []
+            if values:
+                return values[0]
+            Clock.objects.using(self.using).bulk_create(
+                [Clock(id=1, value=0)], ignore_conflicts=True
+            )
+        raise RuntimeError(f"the clock row of {self!r} could not be created")
+
+    def write_clock(self, value: int) -> None:
+        Clock.objects.using(self.using).filter(pk=1).update(value=value)
+
+    # -- knowledge and changes ------------------------------------------------
+
+    def get_knowledge(self) -> VectorClock:
+        rows = Knowledge.objects.using(self.using).values_list("origin", "timestamp")
+        return VectorClock(dict(rows))
+
+    def select_changes(
+        self, origin: str, after: int, limit: int
+    ) -> Sequence[ItemChange]:
+        rows = (
+            Change.objects.using(self.using)
+            .filter(origin=origin, timestamp__gt=after)
+            .order_by("timestamp")
+            .values_list(*_CHANGE_COLUMNS)[:limit]
+        )
+        return [_change_from_row(row) for row in rows]
+
+    def count_changes(self, origin: str, after: int) -> int:
+        return (
+            Change.objects.using(self.using)
+            .filter(origin=origin, timestamp__gt=after)
+            .count()
+        )
+
+    def get_changes(self, change_ids: Iterable[str]) -> dict[str, ItemChange]:
+        ids = list(dict.fromkeys(change_ids))
+        found: dict[str, ItemChange] = {}
+        for chunk in _chunks(ids):
+            rows = (
+                Change.objects.using(self.using)
+                .filter(id__in=chunk)
+                .values_list(*_CHANGE_COLUMNS)
+            )
+            for row in rows:
+                change = _change_from_row(row)
+                found[change.id] = change
+        return found
+
+    def save_change(self, change: ItemChange) -> None:
+        Change.objects.using(self.using).bulk_create(
+            [
+                Change(
+                    id=change.id,
+                    origin=change.origin,
+                    timestamp=change.timestamp,
+                    operation=change.operation.value,
+                    entity_name=change.entity_name,
+                    item_id=change.item_id,
+                    item=_dumps(change.item),
+                    vector=_dumps(change.vector.to_dict()),
+                    parent_id=change.parent_id,
+                )
+            ],
+            ignore_conflicts=True,
+        )
+        knowledge = Knowledge.objects.using(self.using)
+        moved = knowledge.filter(
+            origin=change.origin, timestamp__lt=change.timestamp
+        ).update(timestamp=change.timestamp)
+        if not moved:
+            knowledge.bulk_create(
+                [Knowledge(origin=change.origin, timestamp=change.timestamp)],
+                ignore_conflicts=True,
+            )
+
+    # -- item versions ------------------------------------------------------
+
+    def get_item_versions(self, keys: Iterable[ItemKey]) -> dict[ItemKey, ItemVersion]:
+        by_entity: dict[str, list[str]] = {}
+        for entity_name, item_id in set(keys):
+            by_entity.setdefault(entity_name, []).append(item_id)
+        found: dict[ItemKey, ItemVersion] = {}
+        for entity_name, item_ids in by_entity.items():
+            for chunk in _chunks(item_ids):
+                rows = (
+                    ItemVersionEntry.objects.using(self.using)
+                    .filter(entity_name=entity_name, item_id__in=chunk)
+                    .values_list("item_id", "change_id", "operation", "vector", "heads")
+                )
+                for item_id, change_id, operation, vector, heads in rows:
+                    found[(entity_name, item_id)] = ItemVersion(
+                        entity_name=entity_name,
+                        item_id=item_id,
+                        change_id=change_id,
+                        operation=operation,
+                        vector=json.loads(vector),
+                        heads=json.loads(heads),
+                    )
+        return found
+
+    def _upsert(
+        self,
+        model: type[models.Model],
+        instance: models.Model,
+        unique: list[str],
+        update: list[str],
+    ) -> None:
+        features = connections[self.using].features
+        model._default_manager.using(self.using).bulk_create(
+            [instance],
+            update_conflicts=True,
+            unique_fields=unique
+            if features.supports_update_conflicts_with_target
+            else None,
+            update_fields=update,
+        )
+
+    def save_item_version(self, version: ItemVersion) -> None:
+        self._upsert(
+            ItemVersionEntry,
+            ItemVersionEntry(
+                entity_name=version.entity_name,
+                item_id=version.item_id,
+                change_id=version.change_id,
+                operation=version.operation.value,
+                vector=_dumps(version.vector.to_dict()),
+                heads=_dumps(list(version.heads)),
+            ),
+            ["entity_name", "item_id"],
+            ["change_id", "operation", "vector", "heads"],
+        )
+
+    # -- the user's data ----------------------------------------------------
+
+    def validate_item(
+        self,
+        operation: Operation,
+        entity_name: str,
+        item_id: str,
+        item: Mapping[str, Any],
+    ) -> None:
+        synced = model_for_entity(entity_name)
+        pk_from_item_id(synced.model, item_id)
+
+    def execute_item_change(
+        self,
+        operation: Operation,
+        entity_name: str,
+        item_id: str,
+        item: Mapping[str, Any],
+    ) -> None:
+        synced = model_for_entity(entity_name)
+        model = synced.model
+        pk = pk_from_item_id(model, item_id)
+        rows = model._base_manager.db_manager(self.using).filter(pk=pk)
+        with applying_remote_changes():
+            if operation is Operation.DELETE:
+                rows.delete()
+                return
+            values = remote_values(synced, item_id, item)
+            self._check_parents(entity_name, item_id, model, pk, values)
+            if values.columns:
+                exists = rows.update(**values.columns) > 0
+            else:
+                exists = rows.exists()
+            if not exists:
+                self._insert(model, pk, values)
+            for field, related in values.many_to_many.items():
+                self._set_related(model, pk, field, related)
+
+    def _insert(self, model: type[models.Model], pk: Any, values: RemoteValues) -> None:
+        instance = model(**values.columns)
+        instance.pk = pk
+        for f in model._meta.concrete_fields:
+            auto = getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)
+            if auto and f.attname not in values.columns:
+                f.pre_save(instance, True)
+        instance.save_base(using=self.using, raw=True, force_insert=True)
+
+    def _set_related(
+        self,
+        model: type[models.Model],
+        pk: Any,
+        field: models.ManyToManyField,
+        related: list[Any],
+    ) -> None:
+        if not field.remote_field.through._meta.auto_created:
+            raise UnwritableValueError(
+                f"{model._meta.label_lower}.{field.name} uses the through model "
+                f"{field.remote_field.through._meta.label!r}; expected an "
+                "automatically created one (mark the field read-only to skip it)",
+                key=field.name,
+            )
+        instance = model(pk=pk)
+        instance._state.db = self.using
+        instance._state.adding = False
+        getattr(instance, field.name).set(related)
+
+    def _check_parents(
+        self,
+        entity_name: str,
+        item_id: str,
+        model: type[models.Model],
+        pk: Any,
+        values: RemoteValues,
+    ) -> None:
+        """Refuse a change whose related rows have not arrived yet.
+
+        Checked here, not left to the database, because foreign keys are
+        often deferred to commit: the error must belong to this change.
+        """
+        for field, value in values.foreign_keys.items():
+            related = field.related_model
+            if related is model and value == pk:
+                continue
+            target = field.target_field.attname
+            if (
+                not related._base_manager.db_manager(self.using)
+                .filter(**{target: value})
+                .exists()
+            ):
+                raise MissingParentError(
+                    f"item {item_id!r} of {entity_name!r} refers through "
+                    f"{field.name!r} to {related._meta.label_lower} {value!r}, which "
+                    "does not exist yet; expected it to arrive first (the change is "
+                    "deferred and retried)"
+                )
+        for field, ids in values.many_to_many.items():
+            wanted = set(ids)
+            related = field.related_model
+            held = set(
+                related._base_manager.db_manager(self.using)
+                .filter(pk__in=wanted)
+                .values_list("pk", flat=True)
+            )
+            if held != wanted:
+                raise MissingParentError(
+                    f"item {item_id!r} of {entity_name!r} lists in {field.name!r} "
+                    f"{related._meta.label_lower} {sorted(wanted - held)!r}, which do "
+                    "not exist yet; expected them to arrive first (the change is "
+                    "deferred and retried)"
+                )
+
+    def get_item(self, entity_name: str, item_id: str) -> dict[str, Any] | None:
+        synced = model_for_entity(entity_name)
+        try:
+            pk = pk_from_item_id(synced.model, item_id)
+        except UnwritableValueError:
+            return None
+        instance = (
+            synced.model._base_manager.db_manager(self.using).filter(pk=pk).first()
+        )
+        if instance is None:
+            return None
+        return encode_item(item_from_instance(synced, instance))
+
+    # -- conflicts and sessions ----------------------------------------------
+
+    def save_conflict_log(self, log: ConflictLog) -> None:
+        values = log.to_dict()
+        values["conflict_id"] = values.pop("id")
+        values["created_at"] = _to_db_datetime(log.created_at)
+        values["resolved_at"] = _to_db_datetime(log.resolved_at)
+        self._upsert(
+            ConflictLogEntry,
+            ConflictLogEntry(**values),
+            ["conflict_id"],
+            [k for k in values if k != "conflict_id"],
+        )
+
+    @staticmethod
+    def _conflict(entry: ConflictLogEntry) -> ConflictLog:
+        return ConflictLog(
+            id=entry.conflict_id,
+            provider_id=entry.provider_id,
+            conflict_type=entry.conflict_type,
+            status=entry.status,
+            entity_name=entry.entity_name,
+            item_id=entry.item_id,
+            created_at=_from_db_datetime(entry.created_at),
+            local_change_id=entry.local_change_id,
+            remote_change_id=entry.remote_change_id,
+            winner_change_id=entry.winner_change_id,
+            loser_change_id=entry.loser_change_id,
+            policy=entry.policy,
+            description=entry.description,
+            resolved_at=_from_db_datetime(entry.resolved_at),
+        )
+
+    def get_conflict_logs(
+        self,
+        *,
+        status: ConflictStatus | None = None,
+        conflict_type: ConflictType | None = None,
+    ) -> list[ConflictLog]:
+        entries = ConflictLogEntry.objects.using(self.using).order_by(
+            "created_at", "id"
+        )
+        if status is not None:
+            entries = entries.filter(status=status.value)
+        if conflict_type is not None:
+            entries = entries.filter(conflict_type=conflict_type.value)
+        return [self._conflict(entry) for entry in entries]
+
+    def get_conflict_log(self, conflict_id: str) -> ConflictLog | None:
+        entry = (
+            ConflictLogEntry.objects.using(self.using)
+            .filter(conflict_id=conflict_id)
+            .first()
+        )
+        return None if entry is None else self._conflict(entry)
+
+    def save_session(self, session: SyncSession) -> None:
+        values = session.to_dict()
+        values["session_id"] = values.pop("id")
+        values["started_at"] = _to_db_datetime(session.started_at)
+        values["ended_at"] = _to_db_datetime(session.ended_at)
+        self._upsert(
+            SessionEntry,
+            SessionEntry(**values),
+            ["session_id"],
+            [k for k in values if k != "session_id"],
+        )
+
+    def get_sessions(self, *, limit: int = 100) -> list[SyncSession]:
+        entries = SessionEntry.objects.using(self.using).order_by("-started_at", "-id")
+        return [
+            SyncSession(
+                id=e.session_id,
+                source_provider_id=e.source_provider_id,
+                target_provider_id=e.target_provider_id,
+                status=e.status,
+                started_at=_from_db_datetime(e.started_at),
+                ended_at=_from_db_datetime(e.ended_at),
+                sent=e.sent,
+                applied=e.applied,
+                conflicts=e.conflicts,
+                deferred=e.deferred,
+                error=e.error,
+            )
+            for e in entries[:limit]
+        ]

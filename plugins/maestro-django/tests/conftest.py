@@ -1,0 +1,68 @@
+"""Configures Django for this plugin's tests, and only for them.
+
+The settings module is named here rather than in the root configuration, so
+other test directories collected in the same run see no Django settings
+unless they ask for them; pytest-django does nothing where none are set.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+SETTINGS = "maestro_django_testproject.settings"
+
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+if os.environ.setdefault("DJANGO_SETTINGS_MODULE", SETTINGS) != SETTINGS:
+    raise RuntimeError(
+        f"DJANGO_SETTINGS_MODULE is {os.environ['DJANGO_SETTINGS_MODULE']!r}; the "
+        f"maestro-django tests expected to configure {SETTINGS!r} themselves"
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    import django
+    from django.apps import apps
+
+    if not apps.ready:
+        django.setup()
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """Django's test databases, freed of connections that threads left open.
+
+    Threads of the concurrency tests each open their own connection and
+    Django cannot close them; PostgreSQL refuses to drop a database in use.
+    """
+    yield
+    from django.db import connections
+
+    with django_db_blocker.unblock():
+        for alias in connections:
+            connection = connections[alias]
+            if connection.vendor != "postgresql":
+                continue
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+@pytest.fixture(autouse=True)
+def _fresh_state():
+    """Callback counters and warning memory start empty in every test."""
+    from maestro_django import serializer
+    from maestro_django_testproject import callbacks
+
+    callbacks.calls.clear()
+    callbacks.sync_enabled = False
+    serializer._warned.clear()
+    yield
+    for thread in callbacks.threads:
+        thread.join(30)
+    callbacks.threads.clear()
