@@ -15,6 +15,7 @@ from .factory import (
     create_firestore_provider,
     create_firestore_store,
     default_client,
+    firestore_client,
 )
 from .lock import FirestoreSyncLock
 from .serializer import FirestoreSerializer, item_hash
@@ -34,5 +35,6 @@ __all__ = [
     "create_firestore_provider",
     "create_firestore_store",
     "default_client",
+    "firestore_client",
     "item_hash",
 ]

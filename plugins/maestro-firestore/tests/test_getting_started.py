@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from maestro_core import Operation, SyncOrchestrator, create_memory_provider
 
 
@@ -74,3 +76,38 @@ def test_the_backend_is_registered_with_a_lock(emulator_env, firestore_plugin_on
     assert isinstance(lock, FirestoreSyncLock)
     assert lock.acquire("me", 30)
     lock.release("me")
+
+
+def test_the_backend_builds_from_plain_options(emulator, firestore_plugin_only):
+    """What a configuration file gives: strings only, and no environment."""
+    from maestro_firestore import FirestoreSyncLock
+
+    from maestro_core import Operation, get_backend
+
+    backend = get_backend("firestore")
+    options = {"project": "options-test", "emulator_host": emulator.address}
+    provider = backend.provider_factory(
+        provider_id="configured", max_changes_per_session=7, **options
+    )
+    assert provider.max_changes_per_session == 7
+    provider.store.commit_item_change(
+        Operation.INSERT,
+        "tasks",
+        "t1",
+        {"id": "t1", "collection_name": "tasks", "title": "Write"},
+    )
+    seen = emulator.client("options-test").collection("tasks").document("t1").get()
+    assert seen.to_dict() == {"title": "Write"}
+    lock = backend.lock_factory(**options, name="configured")
+    assert isinstance(lock, FirestoreSyncLock)
+    assert lock.acquire("me", 30)
+    lock.release("me")
+
+
+def test_a_client_and_options_together_are_refused():
+    from maestro_firestore import firestore_client
+
+    with pytest.raises(ValueError, match="expected either a client"):
+        firestore_client(object(), project="p")
+    with pytest.raises(ValueError, match="emulator_host 'nowhere'"):
+        firestore_client(project="p", emulator_host="nowhere")
