@@ -7,17 +7,32 @@ from typing import Any
 from maestro_core import Backend, SyncLock, SyncProvider, hookimpl
 from maestro_core.plugins import RegisterBackend
 
+from ._setup import PROVIDER_OPTIONS, check_options, ensure_django
 
-def _provider(provider_id: str | None = None, **options: Any) -> SyncProvider:
+
+def _provider(
+    provider_id: str | None = None,
+    max_changes_per_session: int | None = None,
+    **options: Any,
+) -> SyncProvider:
+    """The provider from config-file options: ``settings`` and ``using``."""
+    check_options(options, PROVIDER_OPTIONS)
+    ensure_django(options.get("settings"))
     from .factory import create_django_provider
 
-    return create_django_provider(provider_id, **options)
+    return create_django_provider(
+        provider_id,
+        using=options.get("using"),
+        max_changes_per_session=max_changes_per_session,
+    )
 
 
-def _lock(**options: Any) -> SyncLock:
+def _lock(name: str | None = None, **options: Any) -> SyncLock:
+    """The lock from the same options; those it does not need are ignored."""
+    ensure_django(options.get("settings"))
     from .lock import DjangoSyncLock
 
-    return DjangoSyncLock(**options)
+    return DjangoSyncLock(name, using=options.get("using"))
 
 
 class _LazySerializer:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, transaction
 from django.db.models import Q
 
-from maestro_core import SyncLock
+from maestro_core import ConfigurationError, SyncLock
 
 from .conf import get_settings
 from .models import SyncLockEntry
@@ -34,8 +34,20 @@ class DjangoSyncLock(SyncLock):
         clock: Callable[[], float] = time.time,
     ):
         config = get_settings()
-        self.name = name or config["SYNC_LOCK_NAME"]
-        self.using = using or config["DATABASE"]
+        name = config["SYNC_LOCK_NAME"] if name is None else name
+        if not isinstance(name, str) or not name.strip() or len(name) > 255:
+            raise ConfigurationError(
+                f"sync lock name {name!r} is not valid; expected a non-empty string "
+                "of at most 255 characters"
+            )
+        using = config["DATABASE"] if using is None else using
+        if not isinstance(using, str) or using not in connections.settings:
+            raise ConfigurationError(
+                f"database alias {using!r} is not configured; expected one of "
+                f"{sorted(connections.settings)!r} (see DATABASES)"
+            )
+        self.name = name
+        self.using = using
         self._clock = clock
 
     def __repr__(self) -> str:

@@ -34,6 +34,7 @@ from maestro_core import (
     WallClock,
     encode_item,
 )
+from maestro_core.clock import next_timestamp
 
 from .conf import get_settings, model_for_entity
 from .exceptions import MissingParentError, UnwritableValueError
@@ -217,29 +218,94 @@ class DjangoDataStore(DataStore):
         return found
 
     def save_change(self, change: ItemChange) -> None:
-        Change.objects.using(self.using).bulk_create(
-            [
-                Change(
-                    id=change.id,
-                    origin=change.origin,
-                    timestamp=change.timestamp,
-                    operation=change.operation.value,
-                    entity_name=change.entity_name,
-                    item_id=change.item_id,
-                    item=_dumps(change.item),
-                    vector=_dumps(change.vector.to_dict()),
-                    parent_id=change.parent_id,
+        self._save_changes([change])
+
+    def record_local_changes(
+        self, entries: Sequence[tuple[Operation, str, str, Mapping[str, Any]]]
+    ) -> list[ItemChange]:
+        """Record many local changes at once; the user's rows are not written.
+
+        Each entry is ``(operation, entity_name, item_id, item)``, the item in
+        Python or canonical values. Does in one transaction, with a handful
+        of queries, what :meth:`commit_item_change` with
+        ``execute_operation=False`` does for each entry: one timestamp each,
+        in order, each change following the item's version. An item listed
+        twice gets two changes, the second after the first.
+        """
+        prepared = []
+        for operation, entity_name, item_id, item in entries:
+            operation = Operation.coerce(operation)
+            canonical = self._canonical_item(item_id, item)
+            self.validate_item(operation, entity_name, item_id, canonical)
+            prepared.append((operation, entity_name, item_id, canonical))
+        if not prepared:
+            return []
+
+        def record() -> list[ItemChange]:
+            keys = {(entity, item_id) for _, entity, item_id, _ in prepared}
+            versions: dict[ItemKey, ItemVersion | None] = dict(
+                self.get_item_versions(keys)
+            )
+            last = self.read_clock_for_update()
+            changes = []
+            for operation, entity_name, item_id, item in prepared:
+                last = next_timestamp(last, self.wall_clock)
+                previous = versions.get((entity_name, item_id))
+                change = self._local_change(
+                    operation, entity_name, item_id, item, last, previous
                 )
-            ],
-            ignore_conflicts=True,
-        )
+                self.settle_waiting_conflicts(previous, change)
+                versions[(entity_name, item_id)] = ItemVersion(
+                    entity_name=entity_name,
+                    item_id=item_id,
+                    change_id=change.id,
+                    operation=operation,
+                    vector=change.vector,
+                    heads=(change.id,),
+                )
+                changes.append(change)
+            self.write_clock(last)
+            self._save_changes(changes)
+            # every key listed now maps to the version of its last change
+            self._save_versions([v for v in versions.values() if v is not None])
+            return changes
+
+        return self.run_in_transaction(record)
+
+    def _save_changes(self, changes: Sequence[ItemChange]) -> None:
+        """Insert *changes* in bulk and move knowledge past the newest."""
+        for chunk in _chunks(changes):
+            Change.objects.using(self.using).bulk_create(
+                [
+                    Change(
+                        id=change.id,
+                        origin=change.origin,
+                        timestamp=change.timestamp,
+                        operation=change.operation.value,
+                        entity_name=change.entity_name,
+                        item_id=change.item_id,
+                        item=_dumps(change.item),
+                        vector=_dumps(change.vector.to_dict()),
+                        parent_id=change.parent_id,
+                    )
+                    for change in chunk
+                ],
+                ignore_conflicts=True,
+            )
+        newest: dict[str, int] = {}
+        for change in changes:
+            newest[change.origin] = max(newest.get(change.origin, 0), change.timestamp)
+        for origin, timestamp in newest.items():
+            self._move_knowledge(origin, timestamp)
+
+    def _move_knowledge(self, origin: str, timestamp: int) -> None:
         knowledge = Knowledge.objects.using(self.using)
-        moved = knowledge.filter(
-            origin=change.origin, timestamp__lt=change.timestamp
-        ).update(timestamp=change.timestamp)
+        moved = knowledge.filter(origin=origin, timestamp__lt=timestamp).update(
+            timestamp=timestamp
+        )
         if not moved:
             knowledge.bulk_create(
-                [Knowledge(origin=change.origin, timestamp=change.timestamp)],
+                [Knowledge(origin=origin, timestamp=timestamp)],
                 ignore_conflicts=True,
             )
 
@@ -271,13 +337,13 @@ class DjangoDataStore(DataStore):
     def _upsert(
         self,
         model: type[models.Model],
-        instance: models.Model,
+        instances: list[models.Model],
         unique: list[str],
         update: list[str],
     ) -> None:
         features = connections[self.using].features
         model._default_manager.using(self.using).bulk_create(
-            [instance],
+            instances,
             update_conflicts=True,
             unique_fields=unique
             if features.supports_update_conflicts_with_target
@@ -286,19 +352,26 @@ class DjangoDataStore(DataStore):
         )
 
     def save_item_version(self, version: ItemVersion) -> None:
-        self._upsert(
-            ItemVersionEntry,
-            ItemVersionEntry(
-                entity_name=version.entity_name,
-                item_id=version.item_id,
-                change_id=version.change_id,
-                operation=version.operation.value,
-                vector=_dumps(version.vector.to_dict()),
-                heads=_dumps(list(version.heads)),
-            ),
-            ["entity_name", "item_id"],
-            ["change_id", "operation", "vector", "heads"],
-        )
+        self._save_versions([version])
+
+    def _save_versions(self, versions: Sequence[ItemVersion]) -> None:
+        for chunk in _chunks(versions):
+            self._upsert(
+                ItemVersionEntry,
+                [
+                    ItemVersionEntry(
+                        entity_name=version.entity_name,
+                        item_id=version.item_id,
+                        change_id=version.change_id,
+                        operation=version.operation.value,
+                        vector=_dumps(version.vector.to_dict()),
+                        heads=_dumps(list(version.heads)),
+                    )
+                    for version in chunk
+                ],
+                ["entity_name", "item_id"],
+                ["change_id", "operation", "vector", "heads"],
+            )
 
     # -- the user's data ----------------------------------------------------
 
@@ -433,7 +506,7 @@ class DjangoDataStore(DataStore):
         values["resolved_at"] = _to_db_datetime(log.resolved_at)
         self._upsert(
             ConflictLogEntry,
-            ConflictLogEntry(**values),
+            [ConflictLogEntry(**values)],
             ["conflict_id"],
             [k for k in values if k != "conflict_id"],
         )
@@ -487,7 +560,7 @@ class DjangoDataStore(DataStore):
         values["ended_at"] = _to_db_datetime(session.ended_at)
         self._upsert(
             SessionEntry,
-            SessionEntry(**values),
+            [SessionEntry(**values)],
             ["session_id"],
             [k for k in values if k != "session_id"],
         )
