@@ -1,0 +1,1 @@
+"""MongoDB backend for Maestro."""
