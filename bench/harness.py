@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import multiprocessing
+import os
 import resource
 import statistics
 import time
@@ -18,6 +19,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -73,8 +75,38 @@ def isolated(fn: Callable[..., T], *args: object) -> T:
         return pool.submit(fn, *args).result()
 
 
+def rss_mb() -> float:
+    """The process's resident memory now, in MiB."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return peak_rss_mb()
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def reset_peak_rss() -> bool:
+    """Start the peak of :func:`peak_rss_mb` afresh from the memory held now.
+
+    Linux allows it through ``/proc/self/clear_refs``; where it does not, the
+    peak keeps counting from the start of the process (an upper bound), and
+    this returns False.
+    """
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
 def peak_rss_mb() -> float:
-    """The process's peak resident memory so far, in MiB."""
+    """The process's peak resident memory, in MiB, since it started or since
+    :func:`reset_peak_rss`."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError):
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 

@@ -3,6 +3,10 @@
 python bench/run.py            # full sizes, median of 3 runs
 python bench/run.py --quick    # smaller sizes, one run (under two minutes)
 python bench/run.py --only core,django
+
+Each module ``bench/bench_<name>.py`` defines ``measure(quick) -> list[Result]``
+(see ``harness.py``); every module found is run. The table shows each figure,
+its target and whether the median meets it, then what the figure is made of.
 """
 
 from __future__ import annotations
@@ -49,9 +53,8 @@ def _format(result: Result) -> str:
     value = result.value
     shown = f"{value:,.0f}" if abs(value) >= 100 else f"{value:.2f}"
     verdict = {True: "met", False: "MISSED", None: ""}[result.ok]
-    return (
-        f"{result.name:<66} {shown:>10} {result.unit:<10} {result.target:<9} {verdict}"
-    )
+    line = f"{result.name:<66} {shown:>10} {result.unit:<10} {result.target:<9}"
+    return f"{line} {verdict:<6} {result.detail}".rstrip()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,11 +69,13 @@ def main(argv: list[str] | None = None) -> int:
 
     all_results: dict[str, list[Result]] = {}
     failures: dict[str, str] = {}
+    seconds: dict[str, float] = {}
     started = time.perf_counter()
     for name in _modules(only):
-        module = importlib.import_module(name)
         print(f"running {name} ({runs} run{'s' * (runs > 1)})...", file=sys.stderr)
+        module_started = time.perf_counter()
         try:
+            module = importlib.import_module(name)
             all_results[name] = median_results(
                 [module.measure(quick=args.quick) for _ in range(runs)]
             )
@@ -78,8 +83,11 @@ def main(argv: list[str] | None = None) -> int:
             failures[name] = "".join(traceback.format_exception_only(e)).strip()
             print(f"  {name} failed: {failures[name]}", file=sys.stderr)
             traceback.print_exc()
+        seconds[name] = round(time.perf_counter() - module_started, 1)
+        print(f"  {name}: {seconds[name]:.0f} s", file=sys.stderr)
 
-    print(f"\n{'measure':<66} {'value':>10} {'unit':<10} {'target':<9}")
+    header = f"{'measure':<66} {'value':>10} {'unit':<10} {'target':<9} {'met':<6}"
+    print(f"\n{header} detail")
     for results in all_results.values():
         for result in results:
             print(_format(result))
@@ -94,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         "quick": args.quick,
         "runs": runs,
         "seconds": round(elapsed, 1),
+        "module_seconds": seconds,
         "results": {n: [r.as_dict() for r in rs] for n, rs in all_results.items()},
         "failures": failures,
     }
