@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    from .model import ConflictLog, ItemChange, SyncSession
+    from .model import ConflictLog, ItemChange, ItemChangeBatch, SyncSession
     from .plugins import RegisterBackend, RegisterPolicy
     from .policies import Conflict, Resolution
 
@@ -62,6 +62,20 @@ def maestro_session_started(session: SyncSession) -> None:
 
     ``session`` is IN_PROGRESS with zero counts. The return value is ignored;
     an exception aborts the session, which is recorded FAILED.
+    """
+
+
+@hookspec
+def maestro_batch_applied(session: SyncSession, batch: ItemChangeBatch) -> None:
+    """A batch of the source's changes was applied to the target and committed.
+
+    Called once per non-empty batch, in order, so that a progress display or
+    a metrics exporter can follow a long session. ``session`` is a snapshot,
+    still IN_PROGRESS, whose ``sent``, ``applied``, ``conflicts`` and
+    ``deferred`` count everything the session did so far (changes retried
+    from earlier deferrals included); ``batch`` holds the changes just sent.
+    The return value is ignored; an exception fails the session, and what was
+    committed stays.
     """
 
 

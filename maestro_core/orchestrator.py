@@ -220,6 +220,9 @@ class SyncOrchestrator:
                 if batch.changes:
                     sent += len(batch)
                     count_steps(applier.apply_batch(batch.changes), counts)
+                    hook.maestro_batch_applied(
+                        session=_so_far(session, counts, sent), batch=batch
+                    )
                 if batch.is_last_batch:
                     break
         except SyncTimeoutError:
@@ -282,6 +285,17 @@ class SyncOrchestrator:
         )
         self.plugin_manager.hook.maestro_session_finished(session=session)
         return session
+
+
+def _so_far(session: SyncSession, counts: ApplyCounts, sent: int) -> SyncSession:
+    """*session*, still IN_PROGRESS, with the counts of what it did so far."""
+    return evolve(
+        session,
+        sent=sent,
+        applied=counts.applied,
+        conflicts=counts.conflicts,
+        deferred=counts.deferred,
+    )
 
 
 def _describe(error: BaseException) -> str:
