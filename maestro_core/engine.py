@@ -194,6 +194,16 @@ class ChangeApplier:
         self.knowledge: dict[str, int] = dict(store.get_knowledge().items())
         self._versions: dict[ItemKey, ItemVersion | None] = {}
         self._changes: dict[str, ItemChange] = {}
+        self._validating = self._announcing = True
+
+    def _look_at_hooks(self) -> None:
+        """Note which per-change hooks have implementations, so that a change
+        does not pay for calling hooks nobody implements. Looked at again for
+        every batch, so plugins registered meanwhile take part from the next.
+        """
+        hook = self.hook
+        self._validating = bool(hook.maestro_validate_change.get_hookimpls())
+        self._announcing = bool(hook.maestro_change_applied.get_hookimpls())
 
     # -- entry points -------------------------------------------------------
 
@@ -208,6 +218,7 @@ class ChangeApplier:
                 pending.append(change)
         if not pending:
             return steps
+        self._look_at_hooks()
         self._prefetch_versions(pending)
         try:
             done = self.store.run_in_transaction(lambda: self._apply_all(pending))
@@ -234,6 +245,7 @@ class ChangeApplier:
         )
         if not logs:
             return []
+        self._look_at_hooks()
         ids = [log.remote_change_id for log in logs if log.remote_change_id]
         held = self.store.get_changes(ids)
         pairs = sorted(
@@ -279,6 +291,8 @@ class ChangeApplier:
     def _announce(self, step: _Step) -> None:
         hook, outcome = self.hook, step.outcome
         if outcome is Outcome.APPLIED:
+            if not self._announcing:
+                return
             hook.maestro_change_applied(
                 change=step.change, provider_id=self.store.provider_id
             )
@@ -324,27 +338,33 @@ class ChangeApplier:
 
     def _apply_one(self, change: ItemChange, retry: ConflictLog | None = None) -> _Step:
         store = self.store
-        reasons = [
-            r
-            for r in self.hook.maestro_validate_change(
-                change=change, provider_id=store.provider_id
-            )
-            if r
-        ]
-        if reasons:
-            raise _Rejected("; ".join(str(r) for r in reasons))
+        if self._validating:
+            reasons = [
+                r
+                for r in self.hook.maestro_validate_change(
+                    change=change, provider_id=store.provider_id
+                )
+                if r
+            ]
+            if reasons:
+                raise _Rejected("; ".join(str(r) for r in reasons))
         version = self._version(change.key)
         if retry is None:
             self._save_change(change)
-        if (
-            version is not None
-            and version.vector.get(change.origin) >= change.timestamp
-        ):
+
+        # the common case: a new item, or a change made on top of all it holds
+        vector = change.vector
+        if version is None:
+            heads = []
+        elif version.vector.get(change.origin) >= change.timestamp:
             step = _Step(Outcome.SUPERSEDED, change)
             self._settle_retry(retry, step, winner=version.change_id)
             return step
-
-        heads = self._surviving_heads(change, version)
+        elif len(version.heads) == 1 and vector.includes(version.vector):
+            heads = []
+        else:
+            heads = self._surviving_heads(change, version)
+            vector = version.vector.merge(vector)
         if not heads:
             store.settle_waiting_conflicts(version, change)
             store.execute_item_change(
@@ -356,9 +376,7 @@ class ChangeApplier:
                     item_id=change.item_id,
                     change_id=change.id,
                     operation=change.operation,
-                    vector=change.vector
-                    if version is None
-                    else version.vector.merge(change.vector),
+                    vector=vector,
                     heads=(change.id,),
                 )
             )
@@ -377,13 +395,9 @@ class ChangeApplier:
         return self._resolve(change, version, heads, retry)
 
     def _surviving_heads(
-        self, change: ItemChange, version: ItemVersion | None
+        self, change: ItemChange, version: ItemVersion
     ) -> list[ItemChange]:
         """The item's heads that *change* does not include (its rivals)."""
-        if version is None:
-            return []
-        if len(version.heads) == 1 and change.vector.includes(version.vector):
-            return []
         held = self._get_changes(version.heads)
         return [
             head

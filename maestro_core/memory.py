@@ -34,12 +34,21 @@ _MISSING = object()
 _INSERTED = object()
 
 
+_CONTAINERS = (dict, list)
+
+
 def _copy(value: Any) -> Any:
-    """A deep copy of a canonical (JSON-shaped) value."""
+    """A deep copy of a canonical (JSON-shaped) value.
+
+    Scalars are immutable and shared; only dictionaries and lists are copied,
+    and a flat item costs a single comprehension.
+    """
     if isinstance(value, dict):
-        return {k: _copy(v) for k, v in value.items()}
+        return {
+            k: _copy(v) if isinstance(v, _CONTAINERS) else v for k, v in value.items()
+        }
     if isinstance(value, list):
-        return [_copy(v) for v in value]
+        return [_copy(v) if isinstance(v, _CONTAINERS) else v for v in value]
     return value
 
 
