@@ -53,16 +53,52 @@ def django_db_setup(django_db_setup, django_db_blocker):
                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                     "WHERE datname = current_database() AND pid <> pg_backend_pid()"
                 )
+
+
 @pytest.fixture(autouse=True)
 def _fresh_state():
-    """Callback counters and warning memory start empty in every test."""
+    """Callback counters, warning memory and the memory provider start empty."""
     from maestro_django import serializer
     from maestro_django_testproject import callbacks
 
+    from maestro_core import create_memory_provider
+
     callbacks.calls.clear()
     callbacks.sync_enabled = False
+    callbacks.memory_provider = create_memory_provider("memory")
     serializer._warned.clear()
     yield
     for thread in callbacks.threads:
         thread.join(30)
     callbacks.threads.clear()
+
+
+@pytest.fixture
+def memory():
+    """The in-memory provider the test project's callback syncs with."""
+    from maestro_django_testproject import callbacks
+
+    return callbacks.memory_provider
+
+
+@pytest.fixture
+def sync():
+    """``sync(source, target, *providers)``: one session between two providers."""
+    from maestro_core.testing import make_orchestrator
+
+    def run(source, target, **options):
+        providers = {source.provider_id: source, target.provider_id: target}
+        orchestrator = make_orchestrator(list(providers.values()), **options)
+        return orchestrator.synchronize_providers(
+            source.provider_id, target.provider_id
+        )
+
+    return run
+
+
+@pytest.fixture
+def django_provider():
+    """The project's provider, as the callback builds it."""
+    from maestro.backends.django.contrib.factory import create_django_provider
+
+    return create_django_provider()

@@ -12,14 +12,17 @@ from maestro.backends.django.contrib.factory import create_django_provider
 from maestro.core.orchestrator import SyncOrchestrator
 from maestro_core import create_memory_provider
 
-calls: list[str] = []
+calls: list[bool] = []
+"""For each call: whether a transaction was still open (it never should be)."""
 threads: list[threading.Thread] = []
 sync_enabled = False
 memory_provider = create_memory_provider("memory")
 
 
 def on_changes_commited():
-    calls.append(threading.current_thread().name)
+    from django.db import connection
+
+    calls.append(connection.in_atomic_block)
     if not sync_enabled:
         return
     thread = threading.Thread(target=start_sync, args=["django"])
@@ -41,3 +44,8 @@ def start_sync(initial_source_provider_id: "str"):
         orchestrator.run(initial_source_provider_id=initial_source_provider_id)
     finally:
         connections.close_all()
+
+
+def memory():
+    """The in-memory provider, for ``MAESTRO['SYNC_PROVIDERS']``."""
+    return memory_provider

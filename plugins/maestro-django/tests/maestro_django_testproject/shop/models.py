@@ -44,6 +44,9 @@ class Everything(models.Model):
     updated = models.DateTimeField(auto_now=True)
     author = models.ForeignKey(Author, null=True, on_delete=models.SET_NULL)
     tags = models.ManyToManyField(Tag, blank=True)
+    passport = models.OneToOneField(
+        Author, null=True, blank=True, related_name="+", on_delete=models.SET_NULL
+    )
     is_staff = models.BooleanField(default=False)
 
 
@@ -64,3 +67,9 @@ class ConformanceItem(models.Model):
 
 class Unsynced(models.Model):
     name = models.CharField(max_length=100)
+
+
+class FloatKey(models.Model):
+    """A primary key no item id can name (for the system checks)."""
+
+    value = models.FloatField(primary_key=True)

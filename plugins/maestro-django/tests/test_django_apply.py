@@ -1,0 +1,231 @@
+"""Applying remote changes: values as sent, deferrals, inbound protection."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+import pytest
+from maestro.backends.django.contrib.factory import create_django_provider
+from maestro_django.exceptions import UnknownEntityError
+from maestro_django.models import Change
+from maestro_django_testproject.shop.models import Author, Book, Everything
+
+from maestro_core import ConflictStatus, ConflictType, decode_item
+from maestro_core.testing import make_orchestrator
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _commit(memory, entity, item_id, operation="INSERT", **fields):
+    memory.store.commit_item_change(
+        operation, entity, str(item_id), {"id": item_id, **fields}
+    )
+
+
+def _deferred(provider):
+    return provider.store.get_conflict_logs(
+        status=ConflictStatus.DEFERRED, conflict_type=ConflictType.EXCEPTION_OCCURRED
+    )
+
+
+def test_remote_changes_are_not_captured_again(memory, django_provider, sync):
+    _commit(memory, "shop.author", 1, name="remote")
+
+    assert sync(memory, django_provider).applied == 1
+    assert Author.objects.get(pk=1).name == "remote"
+    assert list(Change.objects.values_list("origin", flat=True)) == ["memory"]
+
+
+def test_a_child_before_its_parent_is_deferred_and_succeeds_on_retry(
+    memory, django_provider, sync
+):
+    _commit(memory, "shop.book", 7, title="Early", isbn="1", author=3, pages=1)
+    first = sync(memory, django_provider)
+
+    assert (first.applied, first.deferred) == (0, 1)
+    [log] = _deferred(django_provider)
+    assert "MissingParentError" in log.description
+    assert "shop.author 3" in log.description
+
+    _commit(memory, "shop.author", 3, name="Late parent")
+    sync(memory, django_provider)  # the parent arrives
+    sync(memory, django_provider)  # the child is retried first thing
+
+    assert Book.objects.get(pk=7).author_id == 3
+    assert _deferred(django_provider) == []
+    assert django_provider.store.get_conflict_log(log.id).status is (
+        ConflictStatus.RESOLVED
+    )
+
+
+def test_unknown_fields_are_dropped_with_one_warning_per_model_and_field(
+    memory, django_provider, sync, caplog
+):
+    for n in range(3):
+        _commit(memory, "shop.author", n + 1, name=f"a{n}", nickname="x", age=n)
+    _commit(
+        memory,
+        "shop.tag",
+        "00000000-0000-0000-0000-000000000001",
+        label="t",
+        nickname="y",
+    )
+
+    with caplog.at_level(logging.WARNING, logger="maestro_django"):
+        assert sync(memory, django_provider).applied == 4
+
+    warnings = sorted(
+        r.getMessage() for r in caplog.records if "does not have" in r.getMessage()
+    )
+    assert len(warnings) == 3
+    assert "'shop.author' carry field 'age'" in warnings[0]
+    assert "'shop.author' carry field 'nickname'" in warnings[1]
+    assert "'shop.tag' carry field 'nickname'" in warnings[2]
+    assert Author.objects.count() == 3
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"title": "far too long a title"}, "'title'"),
+        ({"pages": "many"}, "expected an integer"),
+        ({"pages": -1}, "'pages' = -1"),
+        ({"isbn": None}, "not nullable"),
+        ({"isbn": "taken"}, "UNIQUE"),
+    ],
+    ids=["too-long", "wrong-type", "out-of-range", "null", "unique-violation"],
+)
+def test_a_value_the_field_cannot_hold_defers_only_that_change(
+    memory, django_provider, sync, fields, expected
+):
+    author = Author.objects.create(name="a")
+    Book.objects.create(title="held", isbn="taken", author=author)
+    Change.objects.all().delete()
+    good = {"title": "ok", "isbn": "ok", "author": author.pk, "pages": 2}
+    _commit(memory, "shop.book", 100, **{**good, "isbn": "first"})
+    _commit(memory, "shop.book", 101, **{**good, **fields})
+    _commit(memory, "shop.book", 102, **{**good, "isbn": "last"})
+
+    session = sync(memory, django_provider)
+
+    assert (session.applied, session.deferred) == (2, 1)
+    assert set(Book.objects.values_list("pk", flat=True)) >= {100, 102}
+    assert not Book.objects.filter(pk=101).exists()
+    [log] = _deferred(django_provider)
+    assert log.item_id == "101"
+    assert expected.lower() in log.description.lower()
+
+
+def test_read_only_fields_are_never_written_from_remote_changes(
+    memory, django_provider, sync
+):
+    thing = Everything.objects.create(char="local")
+    sync(django_provider, memory)
+    item = decode_item(memory.store.get_item("shop.everything", str(thing.pk)))
+    memory.store.commit_item_change(
+        "UPDATE",
+        "shop.everything",
+        str(thing.pk),
+        {**item, "char": "remote", "is_staff": True},
+    )
+
+    assert sync(memory, django_provider).applied == 1
+    thing.refresh_from_db()
+    assert (thing.char, thing.is_staff) == ("remote", False)
+
+
+def test_an_explicit_field_list_limits_what_remote_changes_write(
+    memory, sync, settings
+):
+    settings.MAESTRO = {
+        **settings.MAESTRO,
+        "MODELS": ["shop.author", {"model": "shop.book", "fields": ["title"]}],
+    }
+    author = Author.objects.create(name="a")
+    book = Book.objects.create(title="old", isbn="1", author=author, pages=5)
+    provider = create_django_provider()
+    sync(provider, memory)
+    _commit(
+        memory,
+        "shop.book",
+        book.pk,
+        "UPDATE",
+        title="new",
+        isbn="2",
+        author=author.pk,
+        pages=9,
+    )
+
+    assert sync(memory, provider).applied == 1
+    book.refresh_from_db()
+    assert (book.title, book.isbn, book.pages) == ("new", "1", 5)
+
+
+def test_remote_changes_for_models_not_listed_are_refused(
+    memory, django_provider, sync
+):
+    _commit(memory, "shop.unsynced", 1, name="x")
+    _commit(memory, "auth.user", 1, username="root", is_superuser=True)
+
+    session = sync(memory, django_provider)
+
+    assert (session.applied, session.deferred) == (0, 2)
+    assert all(
+        "UnknownEntityError" in log.description for log in _deferred(django_provider)
+    )
+    with pytest.raises(UnknownEntityError, match="'auth.user' is not synchronised"):
+        django_provider.store.commit_item_change("INSERT", "auth.user", "1", {"id": 1})
+
+
+def test_auto_now_fields_land_exactly_as_sent(memory, django_provider, sync):
+    thing = Everything.objects.create()
+    sync(django_provider, memory)
+    item = decode_item(memory.store.get_item("shop.everything", str(thing.pk)))
+    sent = dt.datetime(1999, 12, 31, 23, 59, 59, 1, tzinfo=dt.UTC)
+    memory.store.commit_item_change(
+        "UPDATE",
+        "shop.everything",
+        str(thing.pk),
+        {**item, "updated": sent, "created": sent},
+    )
+
+    assert sync(memory, django_provider).applied == 1
+    thing.refresh_from_db()
+    assert (thing.created, thing.updated) == (sent, sent)
+
+
+def _conflicting_book(memory, django_provider):
+    """A book deleted on the memory side, then edited later in Django."""
+    author = Author.objects.create(name="a")
+    book = Book.objects.create(title="v1", isbn="1", author=author)
+    orchestrator = make_orchestrator([django_provider, memory])
+    orchestrator.run("django")
+    memory.store.commit_item_change(
+        "DELETE", "shop.book", str(book.pk), {"id": book.pk}
+    )
+    book.title = "v2"
+    book.save()
+    orchestrator.run("django")
+    return book
+
+
+def test_conflict_policies_per_model_come_from_settings(memory, django_provider):
+    assert django_provider.conflict_policies == {"shop.book": "last_writer_wins"}
+    book = _conflicting_book(memory, django_provider)
+
+    # last writer wins: the later edit beats the earlier deletion
+    assert Book.objects.get(pk=book.pk).title == "v2"
+    assert memory.store.get_item("shop.book", str(book.pk))["title"] == "v2"
+
+
+def test_without_a_policy_in_settings_the_default_lets_the_deletion_win(
+    memory, settings
+):
+    settings.MAESTRO = {**settings.MAESTRO, "MODELS": ["shop.author", "shop.book"]}
+    provider = create_django_provider()
+    assert provider.conflict_policies == {}
+    book = _conflicting_book(memory, provider)
+
+    assert not Book.objects.filter(pk=book.pk).exists()
+    assert memory.store.get_item("shop.book", str(book.pk)) is None

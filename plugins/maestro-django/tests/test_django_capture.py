@@ -1,0 +1,122 @@
+"""Capturing saves and deletes in the transaction of the write."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+from django.db import transaction
+from maestro_django import applying_remote_changes
+from maestro_django.models import Change, ItemVersionEntry
+from maestro_django_testproject.shop.models import Author, Book, Everything, Tag
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+class Refused(Exception):
+    pass
+
+
+def _items(entity: str) -> list[tuple[str, dict]]:
+    return [
+        (c.operation, json.loads(c.item))
+        for c in Change.objects.filter(entity_name=entity).order_by("timestamp")
+    ]
+
+
+def test_a_committed_write_has_its_change_and_version():
+    author = Author.objects.create(name="a")
+
+    assert _items("shop.author") == [("INSERT", {"id": author.pk, "name": "a"})]
+    version = ItemVersionEntry.objects.get(entity_name="shop.author")
+    assert version.item_id == str(author.pk)
+    assert version.change_id == Change.objects.get().id
+
+
+def test_a_rolled_back_write_leaves_no_change():
+    with pytest.raises(Refused), transaction.atomic():
+        author = Author.objects.create(name="a")
+        author.name = "b"
+        author.save()
+        raise Refused
+
+    assert Change.objects.count() == 0
+    assert ItemVersionEntry.objects.count() == 0
+
+
+def test_a_deleted_item_records_its_last_state():
+    author = Author.objects.create(name="a")
+    book = Book.objects.create(title="t", isbn="1", author=author, pages=3)
+    book_id = book.pk
+    book.title = "last"
+    book.save()
+    book.delete()
+
+    assert _items("shop.book")[-1] == (
+        "DELETE",
+        {"id": book_id, "title": "last", "isbn": "1", "author": author.pk, "pages": 3},
+    )
+
+
+def test_a_cascade_records_the_deletion_of_each_row():
+    author = Author.objects.create(name="a")
+    Book.objects.create(title="t", isbn="1", author=author)
+    author.delete()
+
+    assert [op for op, _ in _items("shop.book")] == ["INSERT", "DELETE"]
+    assert [op for op, _ in _items("shop.author")] == ["INSERT", "DELETE"]
+
+
+def test_many_to_many_fields_travel_as_lists_of_related_ids():
+    tags = [Tag.objects.create(label=n) for n in "ab"]
+    thing = Everything.objects.create()
+    thing.tags.add(*tags)
+    assert _items("shop.everything")[-1][1]["tags"] == [
+        {"$uuid": str(pk)} for pk in sorted(t.pk for t in tags)
+    ]
+
+    tags[0].everything_set.remove(thing)
+    assert [t["$uuid"] for t in _items("shop.everything")[-1][1]["tags"]] == [
+        str(tags[1].pk)
+    ]
+    tags[1].everything_set.clear()
+    assert _items("shop.everything")[-1][1]["tags"] == []
+
+
+def test_writes_made_while_applying_are_not_captured_but_other_threads_are():
+    seen = []
+
+    def other_thread():
+        seen.append(Author.objects.create(name="other thread").pk)
+
+    with applying_remote_changes():
+        Author.objects.create(name="applied")
+        thread = threading.Thread(target=other_thread)
+        thread.start()
+        thread.join()
+
+    assert [item["name"] for _, item in _items("shop.author")] == ["other thread"]
+    assert _items("shop.author")[0][1]["id"] == seen[0]
+
+
+def test_models_not_listed_are_not_captured():
+    from maestro_django_testproject.shop.models import Unsynced
+
+    Unsynced.objects.create(name="x")
+
+    assert Change.objects.count() == 0
+
+
+def test_writes_to_another_database_are_not_captured(settings):
+    if "postgres" not in settings.DATABASES:
+        pytest.skip("PostgreSQL is not reachable")
+    Author.objects.using("postgres").create(name="elsewhere")
+
+    assert Change.objects.count() == 0
+    assert Change.objects.using("postgres").count() == 0
+
+
+test_writes_to_another_database_are_not_captured = pytest.mark.django_db(
+    transaction=True, databases=["default", "postgres"]
+)(test_writes_to_another_database_are_not_captured)
