@@ -48,8 +48,10 @@ __all__ = [
     "SIDECAR",
     "document_to_item",
     "id_candidates",
+    "id_key",
     "item_to_document",
     "native_id",
+    "python_item",
 ]
 
 SIDECAR = "_maestro"
@@ -84,6 +86,58 @@ def native_id(value: Any, item_id: object = None) -> Any:
             key="id",
         )
     return _to_native(python, ["id"], [])
+
+
+def id_key(value: Any) -> tuple[str, Any]:
+    """A hashable key equal for equal ``_id`` values, and only for those.
+
+    Python's own equality would merge ``1``, ``1.0`` and ``True``, which
+    MongoDB keeps apart, and tell a UUID from the same UUID read back as
+    binary.
+    """
+    if isinstance(value, bool):
+        return ("b", value)
+    if isinstance(value, int):
+        return ("i", int(value))
+    if isinstance(value, str):
+        return ("s", value)
+    if isinstance(value, Binary) and value.subtype == 4:
+        return ("u", value.as_uuid())
+    if isinstance(value, uuid.UUID):
+        return ("u", value)
+    if isinstance(value, ObjectId):
+        return ("o", value)
+    return (type(value).__name__, repr(value))
+
+
+def python_item(item: Mapping[str, Any]) -> dict[str, Any]:
+    """*item* with values of pymongo's types turned into the core's types.
+
+    Lets an application hand over a document as pymongo returned it:
+    ``ObjectId``, ``Decimal128``, ``Binary``, ``DBRef`` and ``Int64`` become
+    :class:`~maestro_core.ObjectIdValue`, ``Decimal``, bytes or UUID,
+    :class:`~maestro_core.Reference` and ``int``. Anything else is left for
+    the canonical encoding to accept or refuse.
+    """
+    return {key: _from_pymongo(value) for key, value in item.items()}
+
+
+def _from_pymongo(value: Any) -> Any:
+    if isinstance(value, ObjectId):
+        return ObjectIdValue(str(value))
+    if isinstance(value, Decimal128):
+        return value.to_decimal()
+    if isinstance(value, Int64):
+        return int(value)
+    if isinstance(value, DBRef):
+        return Reference(value.collection, _from_pymongo(value.id))
+    if isinstance(value, Binary):
+        return value.as_uuid() if value.subtype == 4 else bytes(value)
+    if isinstance(value, Mapping):
+        return {k: _from_pymongo(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_from_pymongo(v) for v in value]
+    return value
 
 
 def id_candidates(item_id: str) -> list[Any]:

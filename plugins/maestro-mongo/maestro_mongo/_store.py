@@ -6,19 +6,23 @@ records live beside them, in collections whose names start with a prefix
 
 ==================  ===========================================================
 ``<p>changes``      every held change; unique index on ``(origin, timestamp)``
-``<p>versions``     one version per item, keyed by entity and item id
-``<p>knowledge``    per origin, the newest held timestamp (the knowledge)
-``<p>clock``        the provider's clock, and the write lease without
-                    transactions
+``<p>versions``     one version per item, keyed by ``[entity, item id]``, and
+                    the provider's state document ``"clock"``: the clock,
+                    the knowledge, and the write lease without transactions
 ``<p>conflicts``    conflict logs; indexed by status, type and creation time
 ``<p>sessions``     sync sessions; indexed by start time
 ``<p>journal``      pending write sets, only without transactions
+``<p>locks``        sync lock leases (:class:`~maestro_mongo.MongoSyncLock`)
 ==================  ===========================================================
+
+The state document sits among the versions so that a local change reads the
+clock and the item's version in one query.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import logging
 import threading
@@ -31,8 +35,15 @@ from bson import ObjectId
 from bson.binary import UuidRepresentation
 from bson.codec_options import CodecOptions
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo.collection import Collection
 from pymongo.database import Database
-from pymongo.errors import DuplicateKeyError, PyMongoError
+from pymongo.errors import (
+    BulkWriteError,
+    DuplicateKeyError,
+    InvalidOperation,
+    OperationFailure,
+    PyMongoError,
+)
 
 from maestro_core import (
     ConflictLog,
@@ -48,12 +59,26 @@ from maestro_core import (
     VectorClock,
     WallClock,
 )
+from maestro_core.clock import datetime_to_micros
 from maestro_core.store import ItemKey
 
-from ._codec import document_to_item, id_candidates, item_to_document
-from ._writes import Transaction, WriteSet, apply_writes
+from ._codec import (
+    document_to_item,
+    id_candidates,
+    id_key,
+    item_to_document,
+    python_item,
+)
+from ._writes import Transaction, Write, WriteSet, write_groups
 
-__all__ = ["CODEC_OPTIONS", "MongoDataStore", "WriteLeaseTimeoutError"]
+__all__ = [
+    "CODEC_OPTIONS",
+    "DEFAULT_PREFIX",
+    "MongoDataStore",
+    "WriteLeaseLostError",
+    "WriteLeaseTimeoutError",
+    "supports_transactions",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -64,35 +89,71 @@ CODEC_OPTIONS: CodecOptions[Any] = CodecOptions(
 )
 """How the backend reads and writes BSON, whatever the client was given."""
 
-_COLLECTIONS = (
-    "changes",
-    "items",
-    "versions",
-    "conflicts",
-    "sessions",
-    "knowledge",
-    "clock",
-)
-_CLOCK_ID = "clock"
-_UNCHECKED = object()
-_TRANSACTION_ATTEMPTS = 5
+DEFAULT_PREFIX = "maestro_"
+"""The prefix of Maestro's collections unless told otherwise."""
+
+STATE_ID = "clock"
+"""The ``_id`` of the provider's state document in ``<prefix>versions``."""
+
+ATTEMPTS = 8
+"""How often a local change is committed again after a transient failure."""
+
+_MISSING = object()
 
 
 class WriteLeaseTimeoutError(MaestroError, TimeoutError):
-    """Another writer held the store's write lease for too long."""
+    """Without transactions, another writer held the write lease for too long."""
 
 
-def _micros(value: dt.datetime) -> int:
-    delta = value - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+class WriteLeaseLostError(MaestroError, RuntimeError):
+    """Without transactions, a writer's lease ran out before it could commit."""
+
+
+def _in_transaction(method: Callable[..., None]) -> Callable[..., None]:
+    """Run a write method called outside a transaction in one of its own."""
+
+    @functools.wraps(method)
+    def write(self: MongoDataStore, *args: Any) -> None:
+        if self._txn() is None:
+            self.run_in_transaction(lambda: method(self, *args))
+        else:
+            method(self, *args)
+
+    return write
 
 
 def _version_id(entity_name: str, item_id: str) -> str:
     return json.dumps([entity_name, item_id], separators=(",", ":"))
 
 
-def _same_id(a: Any, b: Any) -> bool:
-    return type(a) is type(b) and a == b
+def _field(origin: str) -> str:
+    """A field name for *origin* under ``knowledge`` (no ``.``, no leading ``$``)."""
+    return origin.replace("%", "%25").replace(".", "%2E").replace("$", "%24")
+
+
+def _origin(name: str) -> str:
+    return name.replace("%24", "$").replace("%2E", ".").replace("%25", "%")
+
+
+def _transient(error: BaseException) -> bool:
+    """Whether *error* says the transaction can simply run again."""
+    if isinstance(error, PyMongoError) and error.has_error_label(
+        "TransientTransactionError"
+    ):
+        return True
+    details = getattr(error, "details", None) or {}
+    codes = {details.get("code")} if isinstance(details, Mapping) else set()
+    if isinstance(details, Mapping):
+        codes |= {e.get("code") for e in details.get("writeErrors", [])}
+    return 112 in codes  # WriteConflict
+
+
+def _server(database: Database[Any]) -> Mapping[str, Any]:
+    try:
+        hello: Mapping[str, Any] = database.client.admin.command("hello")
+    except (PyMongoError, NotImplementedError, AttributeError, TypeError):
+        return {}
+    return hello
 
 
 def supports_transactions(database: Database[Any]) -> bool:
@@ -101,11 +162,26 @@ def supports_transactions(database: Database[Any]) -> bool:
     Replica sets and sharded clusters do; a standalone server and mongomock
     do not (or cannot say).
     """
-    try:
-        hello = database.client.admin.command("hello")
-    except (PyMongoError, NotImplementedError, AttributeError):
+    hello = _server(database)
+    if not hello.get("logicalSessionTimeoutMinutes"):
         return False
     return bool(hello.get("setName")) or hello.get("msg") == "isdbgrid"
+
+
+def _check_prefix(prefix: object) -> str:
+    if (
+        not isinstance(prefix, str)
+        or not prefix
+        or "$" in prefix
+        or "\x00" in prefix
+        or prefix.startswith(("system.", "."))
+    ):
+        raise ValueError(
+            f"collection prefix {prefix!r} is not valid; expected a non-empty "
+            "string without '$' that does not start with 'system.', such as "
+            f"{DEFAULT_PREFIX!r}"
+        )
+    return prefix
 
 
 class MongoDataStore(DataStore):
@@ -114,8 +190,10 @@ class MongoDataStore(DataStore):
     *transactions* chooses how writes commit: ``True`` runs each Maestro
     transaction as a MongoDB multi-document transaction, ``False`` uses the
     journal of :mod:`maestro_mongo._writes`, ``None`` (the default) asks the
-    server whether it can run transactions. *write_lease_seconds* bounds how
-    long a crashed writer can hold up others when there are no transactions.
+    server whether it can run transactions. Without transactions, writers
+    take turns under a lease of *write_lease_seconds*, which bounds how long
+    a crashed writer holds up the others. *close_client* makes :meth:`close`
+    close the client too (for a client the store was built with, not given).
     """
 
     def __init__(
@@ -123,25 +201,46 @@ class MongoDataStore(DataStore):
         database: Database[Any],
         provider_id: str = "mongo",
         *,
-        collection_prefix: str = "maestro_",
+        collection_prefix: str = DEFAULT_PREFIX,
         transactions: bool | None = None,
         wall_clock: WallClock | None = None,
         write_lease_seconds: float = 30.0,
+        close_client: bool = False,
     ):
         super().__init__(provider_id, wall_clock=wall_clock)
-        if not isinstance(collection_prefix, str) or not collection_prefix:
-            raise ValueError(
-                f"collection prefix {collection_prefix!r} is not valid; expected a "
-                "non-empty string such as 'maestro_'"
+        if not isinstance(database, Database) and not hasattr(
+            database, "get_collection"
+        ):
+            raise TypeError(
+                f"database {database!r} is not a pymongo Database; expected "
+                "client[database_name]"
             )
-        self.database = database.with_options(codec_options=CODEC_OPTIONS)
-        self.collection_prefix = collection_prefix
+        if transactions not in (None, True, False):
+            raise ValueError(
+                f"transactions {transactions!r} is not valid; expected True, "
+                "False or None (ask the server)"
+            )
+        self.collection_prefix = _check_prefix(collection_prefix)
+        self.database = database
+        self.client = database.client
+        hello = _server(database)
         self.transactional = (
             supports_transactions(database) if transactions is None else transactions
         )
-        self.write_lease_seconds = write_lease_seconds
-        self._names = {c: f"{collection_prefix}{c}" for c in _COLLECTIONS}
-        self._journal_name = f"{collection_prefix}journal"
+        # One round trip for writes to several collections needs MongoDB 8.0.
+        self._client_bulk = int(hello.get("maxWireVersion", 0)) >= 25 and hasattr(
+            self.client, "bulk_write"
+        )
+        self.write_lease_seconds = float(write_lease_seconds)
+        self.close_client = close_client
+        self._collections: dict[str, Collection[Any]] = {}
+        p = collection_prefix
+        self.changes_name = f"{p}changes"
+        self.versions_name = f"{p}versions"
+        self.conflicts_name = f"{p}conflicts"
+        self.sessions_name = f"{p}sessions"
+        self.journal_name = f"{p}journal"
+        self._state_key = (self.versions_name, id_key(STATE_ID))
         self._mutex = threading.RLock()
         self._local = threading.local()
         self._lease_owner = f"{provider_id}:{uuid.uuid4()}"
@@ -161,28 +260,32 @@ class MongoDataStore(DataStore):
             f"database={self.database.name!r}>"
         )
 
-    def collection_name(self, record: str) -> str:
-        """The name of Maestro's collection for *record* (``"changes"``, ...)."""
-        return self._names[record]
+    def collection(self, name: str) -> Collection[Any]:
+        """Collection *name*, read and written with :data:`CODEC_OPTIONS`."""
+        collection = self._collections.get(name)
+        if collection is None:
+            collection = self.database.get_collection(name, codec_options=CODEC_OPTIONS)
+            self._collections[name] = collection
+        return collection
 
     def ensure_indexes(self) -> None:
         """Create the indexes Maestro's queries rely on (idempotent)."""
-        db, n = self.database, self._names
-        db[n["changes"]].create_index(
+        self.collection(self.changes_name).create_index(
             [("origin", ASCENDING), ("timestamp", ASCENDING)], unique=True
         )
-        db[n["versions"]].create_index(
-            [("entity_name", ASCENDING), ("item_id", ASCENDING)], unique=True
-        )
-        db[n["conflicts"]].create_index(
+        self.collection(self.conflicts_name).create_index(
             [
                 ("status", ASCENDING),
                 ("conflict_type", ASCENDING),
                 ("created_us", ASCENDING),
             ]
         )
-        db[n["conflicts"]].create_index([("created_us", ASCENDING)])
-        db[n["sessions"]].create_index([("started_us", DESCENDING)])
+        self.collection(self.conflicts_name).create_index([("created_us", ASCENDING)])
+        self.collection(self.sessions_name).create_index([("started_us", DESCENDING)])
+
+    def close(self) -> None:
+        if self.close_client:
+            self.client.close()
 
     # -- transactions ---------------------------------------------------------
 
@@ -194,6 +297,9 @@ class MongoDataStore(DataStore):
         txn = self._txn()
         return None if txn is None else txn.session
 
+    def _new_writes(self) -> WriteSet:
+        return WriteSet(last=frozenset({self._state_key}))
+
     def run_in_transaction(self, fn: Callable[[], T]) -> T:
         if self._txn() is not None:
             return fn()
@@ -203,11 +309,13 @@ class MongoDataStore(DataStore):
             return self._run_with_journal(fn)
 
     def _run_in_session(self, fn: Callable[[], T]) -> T:
-        with self.database.client.start_session() as session:
+        with self.client.start_session() as session:
             session.start_transaction()
-            self._local.txn = Transaction(session=session, write_set=None)
+            txn = Transaction(session=session, writes=self._new_writes())
+            self._local.txn = txn
             try:
                 result = fn()
+                self._send(txn.writes.ordered(), session)
             except BaseException:
                 self._local.txn = None
                 if session.in_transaction:
@@ -217,45 +325,64 @@ class MongoDataStore(DataStore):
                         logger.debug("abort failed", exc_info=True)
                 raise
             self._local.txn = None
-            for attempt in range(_TRANSACTION_ATTEMPTS):
+            for attempt in range(ATTEMPTS):
                 try:
                     session.commit_transaction()
                     break
                 except PyMongoError as error:
-                    if attempt + 1 < _TRANSACTION_ATTEMPTS and error.has_error_label(
+                    if attempt + 1 < ATTEMPTS and error.has_error_label(
                         "UnknownTransactionCommitResult"
                     ):
                         continue
                     raise
             return result
 
+    def _send(self, writes: list[Write], session: Any = None) -> None:
+        """Write *writes* in order, in as few round trips as the server allows."""
+        if not writes:
+            return
+        if self._client_bulk:
+            groups = write_groups(writes, self.database.name)
+            ops = [op for _, run in groups for op in run]
+            try:
+                self.client.bulk_write(ops, session=session, ordered=True)
+                return
+            except (InvalidOperation, NotImplementedError):
+                self._client_bulk = False
+            except OperationFailure as error:
+                if error.code not in (59, 115):  # CommandNotFound, NotSupported
+                    raise
+                self._client_bulk = False
+        for collection, run in write_groups(writes):
+            self.collection(collection).bulk_write(run, ordered=True, session=session)
+
     def _run_with_journal(self, fn: Callable[[], T]) -> T:
         clock = self._take_write_lease()
         try:
             self._complete_journal()
-            txn = Transaction(session=None, write_set=WriteSet(), clock=clock)
+            txn = Transaction(session=None, writes=self._new_writes(), clock=clock)
             self._local.txn = txn
             try:
                 result = fn()
             finally:
                 self._local.txn = None
-            assert txn.write_set is not None
-            self._commit_write_set(txn.write_set)
+            self._commit_journal(txn.writes.ordered())
             return result
         finally:
             self._release_write_lease()
 
     def _take_write_lease(self) -> int:
-        """Hold the clock document for this writer; return the clock's value."""
-        clock = self.database[self._names["clock"]]
-        give_up = time.monotonic() + 2 * self.write_lease_seconds + 1
+        """Hold the state document for this writer; return the clock's value."""
+        state = self.collection(self.versions_name)
+        limit = 2 * self.write_lease_seconds + 1
+        give_up = time.monotonic() + limit
         pause = 0.002
         while True:
             now = dt.datetime.now(dt.UTC)
             try:
-                document = clock.find_one_and_update(
+                document = state.find_one_and_update(
                     {
-                        "_id": _CLOCK_ID,
+                        "_id": STATE_ID,
                         "$or": [
                             {"holder": None},
                             {"holder": self._lease_owner},
@@ -277,9 +404,8 @@ class MongoDataStore(DataStore):
                     raise WriteLeaseTimeoutError(
                         f"the write lease of provider {self.provider_id!r} in "
                         f"database {self.database.name!r} stayed taken for "
-                        f"{2 * self.write_lease_seconds + 1:.0f} s; expected its "
-                        f"holder to finish or its {self.write_lease_seconds} s "
-                        "lease to run out"
+                        f"{limit:.0f} s; expected its holder to finish or its "
+                        f"{self.write_lease_seconds} s lease to run out"
                     ) from None
                 time.sleep(pause)
                 pause = min(pause * 2, 0.05)
@@ -287,28 +413,39 @@ class MongoDataStore(DataStore):
             return int(document.get("value", 0))
 
     def _release_write_lease(self) -> None:
-        self.database[self._names["clock"]].update_one(
-            {"_id": _CLOCK_ID, "holder": self._lease_owner},
+        self.collection(self.versions_name).update_one(
+            {"_id": STATE_ID, "holder": self._lease_owner},
             {"$set": {"holder": None, "expires": None}},
         )
 
-    def _commit_write_set(self, write_set: WriteSet) -> None:
-        n = self._names
-        writes = write_set.ordered(
-            [n[c] for c in ("changes", "items", "versions", "conflicts", "sessions")]
-            + [n["knowledge"], n["clock"]]
-        )
+    def _commit_journal(self, writes: list[Write]) -> None:
         if not writes:
             return
-        journal = self.database[self._journal_name]
+        # Renewing the lease first makes sure nobody took it over meanwhile.
+        now = dt.datetime.now(dt.UTC)
+        renewed = self.collection(self.versions_name).update_one(
+            {"_id": STATE_ID, "holder": self._lease_owner},
+            {"$set": {"expires": now + dt.timedelta(seconds=self.write_lease_seconds)}},
+        )
+        if renewed.matched_count != 1:
+            raise WriteLeaseLostError(
+                f"provider {self.provider_id!r} lost its write lease on database "
+                f"{self.database.name!r} before committing; expected to commit "
+                f"within {self.write_lease_seconds} s. Nothing was written"
+            )
+        journal = self.collection(self.journal_name)
         entry_id = ObjectId()
         journal.insert_one({"_id": entry_id, "writes": writes})
-        apply_writes(self.database, writes)
+        self._apply_journaled(writes)
         journal.delete_one({"_id": entry_id})
+
+    def _apply_journaled(self, writes: list[Write]) -> None:
+        """Apply a journaled write set (split out so tests can interrupt it)."""
+        self._send(writes)
 
     def _complete_journal(self) -> None:
         """Apply again the write sets a crashed writer left behind."""
-        journal = self.database[self._journal_name]
+        journal = self.collection(self.journal_name)
         for entry in journal.find().sort("_id", ASCENDING):
             logger.warning(
                 "%s: completing a write set interrupted at %s (%d writes)",
@@ -316,74 +453,87 @@ class MongoDataStore(DataStore):
                 entry["_id"].generation_time.isoformat(),
                 len(entry["writes"]),
             )
-            apply_writes(self.database, entry["writes"])
+            self._apply_journaled(entry["writes"])
             journal.delete_one({"_id": entry["_id"]})
 
-    # -- writes and reads through the open transaction ----------------------
-
-    def _replace(self, collection: str, document: dict[str, Any]) -> None:
+    def _writes(self) -> WriteSet:
         txn = self._txn()
-        if txn is not None and txn.write_set is not None:
-            txn.write_set.replace(collection, document)
-            return
-        self.database[collection].replace_one(
-            {"_id": document["_id"]}, document, upsert=True, session=self._session()
-        )
+        if txn is None:
+            raise RuntimeError(
+                f"provider {self.provider_id!r} was asked to write outside a "
+                "transaction; expected the call inside run_in_transaction"
+            )
+        return txn.writes
 
-    def _delete(self, collection: str, doc_id: Any) -> None:
-        txn = self._txn()
-        if txn is not None and txn.write_set is not None:
-            txn.write_set.delete(collection, doc_id)
-            return
-        self.database[collection].delete_one({"_id": doc_id}, session=self._session())
-
-    def _raise_max(self, collection: str, doc_id: Any, name: str, value: int) -> None:
-        txn = self._txn()
-        if txn is not None and txn.write_set is not None:
-            txn.write_set.raise_max(collection, doc_id, name, value)
-            return
-        self.database[collection].update_one(
-            {"_id": doc_id},
-            {"$max": {name: value}},
-            upsert=True,
-            session=self._session(),
-        )
-
-    def _held(self) -> WriteSet | None:
-        txn = self._txn()
-        return None if txn is None else txn.write_set
+    # -- reads, with the open transaction's writes --------------------------
 
     def _find_by_ids(self, collection: str, ids: Iterable[Any]) -> dict[Any, Any]:
-        """Documents of *collection* by ``_id``, with this transaction's writes."""
-        ids = list(ids)
-        if not ids:
+        """Documents of *collection* by id key, with this transaction's writes."""
+        wanted = {id_key(i): i for i in ids}
+        if not wanted:
             return {}
-        found = {
-            d["_id"]: d
-            for d in self.database[collection].find(
-                {"_id": {"$in": ids}}, session=self._session()
+        txn = self._txn()
+        found: dict[Any, Any] = {}
+        ask = dict(wanted)
+        if txn is not None:
+            for key in list(ask):
+                write = txn.writes.held(collection, ask[key])
+                if write is not None:
+                    found[key] = write.get("doc")
+                    del ask[key]
+                elif collection == self.versions_name and key in txn.prefetched:
+                    found[key] = txn.prefetched[key]
+                    del ask[key]
+        if ask:
+            cursor = self.collection(collection).find(
+                {"_id": {"$in": list(ask.values())}}, session=self._session()
             )
-        }
-        held = self._held()
-        if held is not None:
-            for doc_id, document in held.documents(collection).items():
-                if any(_same_id(doc_id, i) for i in ids):
-                    found[doc_id] = document
+            for document in cursor:
+                found[id_key(document["_id"])] = document
         return {k: v for k, v in found.items() if v is not None}
 
-    def _find(
-        self, collection: str, query: dict[str, Any], keep: Callable[[Any], bool]
-    ) -> list[dict[str, Any]]:
-        """Documents matching *query* (and *keep*), with this transaction's writes."""
+    def _find(self, collection: str, query: dict[str, Any]) -> list[dict[str, Any]]:
+        """Documents matching an equality *query*, with this transaction's writes."""
         found = {
-            d["_id"]: d
-            for d in self.database[collection].find(query, session=self._session())
+            id_key(d["_id"]): d
+            for d in self.collection(collection).find(query, session=self._session())
         }
-        held = self._held()
+        txn = self._txn()
+        if txn is not None:
+            for key, write in txn.writes.documents(collection):
+                document = write.get("doc")
+                if document is not None and all(
+                    document.get(k) == v for k, v in query.items()
+                ):
+                    found[key] = document
+                else:
+                    found.pop(key, None)
+        return list(found.values())
+
+    def _state(self) -> dict[str, Any]:
+        """The state document as this transaction sees it (fields merged)."""
+        txn = self._txn()
+        key = id_key(STATE_ID)
+        if txn is not None and key in txn.prefetched:
+            document = dict(txn.prefetched[key] or {})
+        else:
+            document = dict(
+                self.collection(self.versions_name).find_one(
+                    {"_id": STATE_ID}, session=self._session()
+                )
+                or {}
+            )
+        knowledge = dict(document.get("knowledge") or {})
+        held = txn.writes.held(self.versions_name, STATE_ID) if txn else None
         if held is not None:
-            for doc_id, document in held.documents(collection).items():
-                found[doc_id] = document
-        return [d for d in found.values() if d is not None and keep(d)]
+            for path, value in held["fields"].items():
+                if path == "value":
+                    document["value"] = max(value, document.get("value", 0))
+                else:
+                    name = path.removeprefix("knowledge.")
+                    knowledge[name] = max(value, knowledge.get(name, 0))
+        document["knowledge"] = knowledge
+        return document
 
     # -- the clock ------------------------------------------------------------
 
@@ -395,93 +545,113 @@ class MongoDataStore(DataStore):
                 "a transaction; expected a call inside run_in_transaction"
             )
         if txn.clock is None:
-            # Writing the clock document is what locks it: a concurrent
-            # transaction that touches it fails with a write conflict.
-            document = self.database[self._names["clock"]].find_one_and_update(
-                {"_id": _CLOCK_ID},
-                {"$inc": {"writes": 1}},
-                upsert=True,
-                return_document=ReturnDocument.AFTER,
-                session=txn.session,
+            # Snapshot isolation does the locking: of two transactions that
+            # read the clock and then write it, the second to write fails with
+            # a write conflict (and runs again), so timestamps follow commits.
+            # The version of the item being committed comes in the same query.
+            ids: list[Any] = [STATE_ID]
+            pending = getattr(self._local, "pending", None)
+            if pending is not None:
+                ids.append(_version_id(*pending))
+            for doc_id in ids:
+                txn.prefetched[id_key(doc_id)] = None
+            cursor = self.collection(self.versions_name).find(
+                {"_id": {"$in": ids}}, session=txn.session
             )
-            txn.clock = int(document.get("value", 0))
+            for document in cursor:
+                txn.prefetched[id_key(document["_id"])] = document
+            txn.clock = int(self._state().get("value", 0))
         return txn.clock
 
     def write_clock(self, value: int) -> None:
         txn = self._txn()
         if txn is not None:
             txn.clock = value
-        self._raise_max(self._names["clock"], _CLOCK_ID, "value", value)
+        self._writes().raise_max(self.versions_name, STATE_ID, "value", value)
 
     # -- knowledge and changes ------------------------------------------------
 
     def get_knowledge(self) -> VectorClock:
-        name = self._names["knowledge"]
-        entries = {
-            d["_id"]: int(d["timestamp"])
-            for d in self.database[name].find(session=self._session())
-        }
-        held = self._held()
-        if held is not None:
-            for origin, value in held.maxima(name).items():
-                entries[origin] = max(value, entries.get(origin, 0))
-        return VectorClock(entries)
+        knowledge = self._state()["knowledge"]
+        return VectorClock({_origin(k): int(v) for k, v in knowledge.items()})
 
-    def select_changes(
-        self, origin: str, after: int, limit: int
-    ) -> Sequence[ItemChange]:
-        cursor = (
-            self.database[self._names["changes"]]
+    def changes_cursor(self, origin: str, after: int, limit: int) -> Any:
+        """The query behind :meth:`select_changes`, for ``explain()``."""
+        order = [("origin", ASCENDING), ("timestamp", ASCENDING)]
+        return (
+            self.collection(self.changes_name)
             .find(
                 {"origin": origin, "timestamp": {"$gt": after}},
                 session=self._session(),
             )
-            .sort("timestamp", ASCENDING)
+            .sort(order)
             .limit(limit)
         )
-        return [_change_from_document(d) for d in cursor]
+
+    def select_changes(
+        self, origin: str, after: int, limit: int
+    ) -> Sequence[ItemChange]:
+        return [
+            _change_from_document(d) for d in self.changes_cursor(origin, after, limit)
+        ]
 
     def count_changes(self, origin: str, after: int) -> int:
-        return self.database[self._names["changes"]].count_documents(
+        return self.collection(self.changes_name).count_documents(
             {"origin": origin, "timestamp": {"$gt": after}}, session=self._session()
         )
 
     def get_changes(self, change_ids: Iterable[str]) -> dict[str, ItemChange]:
-        found = self._find_by_ids(self._names["changes"], change_ids)
-        return {k: _change_from_document(d) for k, d in found.items()}
+        found = self._find_by_ids(self.changes_name, change_ids)
+        changes = (_change_from_document(d) for d in found.values())
+        return {c.id: c for c in changes}
 
+    @_in_transaction
     def save_change(self, change: ItemChange) -> None:
-        self._replace(self._names["changes"], _change_to_document(change))
-        self._raise_max(
-            self._names["knowledge"], change.origin, "timestamp", change.timestamp
+        writes = self._writes()
+        writes.replace(self.changes_name, _change_to_document(change))
+        writes.raise_max(
+            self.versions_name,
+            STATE_ID,
+            f"knowledge.{_field(change.origin)}",
+            change.timestamp,
         )
 
     # -- versions and items -------------------------------------------------
 
     def get_item_versions(self, keys: Iterable[ItemKey]) -> dict[ItemKey, ItemVersion]:
         ids = [_version_id(*key) for key in keys]
-        found = self._find_by_ids(self._names["versions"], ids)
+        found = self._find_by_ids(self.versions_name, ids)
         versions = (_version_from_document(d) for d in found.values())
         return {v.key: v for v in versions}
 
+    @_in_transaction
     def save_item_version(self, version: ItemVersion) -> None:
-        document = version.to_dict()
-        document["_id"] = _version_id(version.entity_name, version.item_id)
-        document["vector"] = sorted(version.vector.items())
-        self._replace(self._names["versions"], document)
+        self._writes().replace(
+            self.versions_name,
+            {
+                "_id": _version_id(version.entity_name, version.item_id),
+                "entity_name": version.entity_name,
+                "item_id": version.item_id,
+                "change_id": version.change_id,
+                "operation": version.operation.value,
+                "vector": sorted(version.vector.items()),
+                "heads": list(version.heads),
+            },
+        )
 
     def _check_entity(self, entity_name: str, item_id: str) -> None:
         if (
-            entity_name.startswith(self.collection_prefix)
-            or entity_name.startswith("system.")
+            entity_name.startswith((self.collection_prefix, "system.", "."))
+            or entity_name.endswith(".")
             or "$" in entity_name
             or "\x00" in entity_name
+            or len(entity_name.encode()) > 200
         ):
             raise InvalidItemError(
                 f"entity name {entity_name!r} cannot name a collection of user "
-                f"items; expected a MongoDB collection name without '$' that does "
-                f"not start with 'system.' or Maestro's prefix "
-                f"{self.collection_prefix!r}",
+                "items; expected a MongoDB collection name of at most 200 bytes, "
+                "without '$', not starting with 'system.', '.' or Maestro's "
+                f"prefix {self.collection_prefix!r}",
                 item_id=item_id,
                 key="entity_name",
             )
@@ -493,26 +663,17 @@ class MongoDataStore(DataStore):
         item_id: str,
         item: Mapping[str, Any],
     ) -> None:
-        """Check ``collection_name`` and that MongoDB can store every value."""
-        expected = getattr(self._local, "collection_name", _UNCHECKED)
-        if expected is not _UNCHECKED:
-            if expected is _MISSING:
-                raise InvalidItemError(
-                    f"item {item_id!r} has no 'collection_name' field; expected "
-                    f"the name of the collection it is stored in, {entity_name!r}",
-                    item_id=item_id,
-                    key="collection_name",
-                )
-            if expected != entity_name:
-                raise InvalidItemError(
-                    f"item {item_id!r} has 'collection_name' {expected!r}; expected "
-                    f"the collection it is stored in, which is the entity name "
-                    f"{entity_name!r}",
-                    item_id=item_id,
-                    key="collection_name",
-                )
+        """Check that *entity_name* names a collection and MongoDB can store *item*."""
         self._check_entity(entity_name, item_id)
-        self._local.prepared = (item, item_to_document(item, item_id))
+        document = item_to_document(item, item_id)
+        if str(document["_id"]) != item_id:
+            raise InvalidItemError(
+                f"item {item_id!r} has 'id' {item.get('id')!r}; expected its "
+                "string form to equal item_id",
+                item_id=item_id,
+                key="id",
+            )
+        self._local.prepared = (item, document)
 
     def commit_item_change(
         self,
@@ -526,36 +687,70 @@ class MongoDataStore(DataStore):
 
         Beyond the core's checks, *item* must carry ``collection_name`` equal
         to *entity_name*: the collection the document is stored in. That field
-        is routing information: it is neither stored in the document nor
-        carried to other providers.
+        routes the item: it is neither stored in the document nor carried to
+        other providers. Values may be of pymongo's types (``ObjectId``,
+        ``Decimal128``, ``Binary``...) or the core's. A transaction that
+        another process's write conflicts with runs again, whole.
         """
-        expected: Any = _MISSING
         if isinstance(item, Mapping):
-            expected = item.get("collection_name", _MISSING)
-            item = {k: v for k, v in item.items() if k != "collection_name"}
+            routed = item.get("collection_name", _MISSING)
+            if routed is _MISSING:
+                raise InvalidItemError(
+                    f"item {item_id!r} has no 'collection_name' field; expected "
+                    f"the name of the collection it is stored in, {entity_name!r}",
+                    item_id=item_id,
+                    key="collection_name",
+                )
+            if routed != entity_name:
+                raise InvalidItemError(
+                    f"item {item_id!r} has 'collection_name' {routed!r}; expected "
+                    f"it to equal the entity name {entity_name!r}, the collection "
+                    "it is stored in",
+                    item_id=item_id,
+                    key="collection_name",
+                )
+            item = python_item(
+                {k: v for k, v in item.items() if k != "collection_name"}
+            )
         nested = self._txn() is not None
-        self._local.collection_name = expected
+        if isinstance(entity_name, str) and isinstance(item_id, str):
+            self._local.pending = (entity_name, item_id)
         try:
-            for attempt in range(_TRANSACTION_ATTEMPTS):
-                try:
-                    return super().commit_item_change(
-                        operation, entity_name, item_id, item, execute_operation
-                    )
-                except PyMongoError as error:
-                    # A concurrent writer in another process touched the
-                    # clock first; the whole commit can safely run again.
-                    if (
-                        nested
-                        or attempt + 1 == _TRANSACTION_ATTEMPTS
-                        or not error.has_error_label("TransientTransactionError")
-                    ):
-                        raise
-                    time.sleep(0.005 * (attempt + 1))
-            raise AssertionError("unreachable")  # pragma: no cover
+            return self._again_if_transient(
+                nested,
+                lambda: super(MongoDataStore, self).commit_item_change(
+                    operation, entity_name, item_id, item, execute_operation
+                ),
+            )
         finally:
-            del self._local.collection_name
+            self._local.pending = None
             self._local.prepared = None
 
+    def resolve_conflict(self, conflict_id: str, winner_change_id: str) -> ItemChange:
+        nested = self._txn() is not None
+        return self._again_if_transient(
+            nested,
+            lambda: super(MongoDataStore, self).resolve_conflict(
+                conflict_id, winner_change_id
+            ),
+        )
+
+    def _again_if_transient(self, nested: bool, fn: Callable[[], T]) -> T:
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                return fn()
+            except (PyMongoError, BulkWriteError) as error:
+                if nested or attempt == ATTEMPTS or not _transient(error):
+                    raise
+                logger.debug(
+                    "%s: write conflict with another process; attempt %d",
+                    self.provider_id,
+                    attempt + 1,
+                )
+                time.sleep(0.002 * attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @_in_transaction
     def execute_item_change(
         self,
         operation: Operation,
@@ -564,10 +759,11 @@ class MongoDataStore(DataStore):
         item: Mapping[str, Any],
     ) -> None:
         self._check_entity(entity_name, item_id)
+        writes = self._writes()
         candidates = id_candidates(item_id)
         if operation is Operation.DELETE:
             for candidate in candidates:
-                self._delete(entity_name, candidate)
+                writes.delete(entity_name, candidate)
             return
         prepared = getattr(self._local, "prepared", None)
         if prepared is not None and prepared[0] is item:
@@ -581,25 +777,30 @@ class MongoDataStore(DataStore):
                 item_id=item_id,
                 key="id",
             )
-        self._replace(entity_name, document)
+        writes.replace(entity_name, document)
+        stored = id_key(document["_id"])
         for candidate in candidates:
             # the same item stored earlier under an _id of another type
-            if not _same_id(candidate, document["_id"]):
-                self._delete(entity_name, candidate)
+            if id_key(candidate) != stored:
+                writes.delete(entity_name, candidate)
 
     def get_item(self, entity_name: str, item_id: str) -> dict[str, Any] | None:
-        found = self._find_by_ids(entity_name, id_candidates(item_id))
-        if not found:
-            return None
-        return document_to_item(next(iter(found.values())))
+        candidates = id_candidates(item_id)
+        found = self._find_by_ids(entity_name, candidates)
+        for candidate in candidates:
+            document = found.get(id_key(candidate))
+            if document is not None:
+                return document_to_item(document)
+        return None
 
     # -- conflicts and sessions ----------------------------------------------
 
+    @_in_transaction
     def save_conflict_log(self, log: ConflictLog) -> None:
         document = log.to_dict()
         document["_id"] = document.pop("id")
-        document["created_us"] = _micros(log.created_at)
-        self._replace(self._names["conflicts"], document)
+        document["created_us"] = datetime_to_micros(log.created_at)
+        self._writes().replace(self.conflicts_name, document)
 
     def get_conflict_logs(
         self,
@@ -612,36 +813,30 @@ class MongoDataStore(DataStore):
             query["status"] = status.value
         if conflict_type is not None:
             query["conflict_type"] = conflict_type.value
-
-        def keep(document: dict[str, Any]) -> bool:
-            return all(document.get(k) == v for k, v in query.items())
-
-        found = self._find(self._names["conflicts"], query, keep)
+        found = self._find(self.conflicts_name, query)
         found.sort(key=lambda d: (d["created_us"], d["_id"]))
         return [_conflict_from_document(d) for d in found]
 
     def get_conflict_log(self, conflict_id: str) -> ConflictLog | None:
-        found = self._find_by_ids(self._names["conflicts"], [conflict_id])
-        document = found.get(conflict_id)
+        found = self._find_by_ids(self.conflicts_name, [conflict_id])
+        document = found.get(id_key(conflict_id))
         return None if document is None else _conflict_from_document(document)
 
+    @_in_transaction
     def save_session(self, session: SyncSession) -> None:
         document = session.to_dict()
         document["_id"] = document.pop("id")
-        document["started_us"] = _micros(session.started_at)
-        self._replace(self._names["sessions"], document)
+        document["started_us"] = datetime_to_micros(session.started_at)
+        self._writes().replace(self.sessions_name, document)
 
     def get_sessions(self, *, limit: int = 100) -> list[SyncSession]:
         cursor = (
-            self.database[self._names["sessions"]]
+            self.collection(self.sessions_name)
             .find(session=self._session())
             .sort([("started_us", DESCENDING), ("_id", DESCENDING)])
             .limit(limit)
         )
         return [_session_from_document(d) for d in cursor]
-
-
-_MISSING = object()
 
 
 def _change_to_document(change: ItemChange) -> dict[str, Any]:
@@ -652,7 +847,7 @@ def _change_to_document(change: ItemChange) -> dict[str, Any]:
         "entity_name": change.entity_name,
         "item_id": change.item_id,
         "operation": change.operation.value,
-        # canonical items keep '$' keys, which are not stored field names
+        # canonical items keep '$' keys, which are not plain field names
         "item": json.dumps(change.item, separators=(",", ":")),
         "vector": sorted(change.vector.items()),
         "parent_id": change.parent_id,
@@ -680,7 +875,7 @@ def _version_from_document(document: Mapping[str, Any]) -> ItemVersion:
         change_id=document["change_id"],
         operation=document["operation"],
         vector={origin: int(ts) for origin, ts in document["vector"]},
-        heads=document["heads"],
+        heads=tuple(document["heads"]),
     )
 
 

@@ -1,96 +1,103 @@
-"""How a store's writes reach MongoDB: in a transaction, or through a journal.
+"""How a store's writes reach MongoDB: held back, then sent together.
 
-On a replica set or sharded cluster every write runs in the client session
-of the open transaction. On a server without transactions (a standalone
-``mongod``, mongomock) writes are held back in a :class:`WriteSet` until the
-transaction's function returns, then made durable in three steps:
+Every write a transaction makes is held in a :class:`WriteSet` until the
+transaction's function returns; reads made meanwhile see the held writes.
+Then the whole set goes to the server in as few round trips as it allows (one
+``bulkWrite`` across collections on MongoDB 8.0 and later, else one
+``bulk_write`` per run of writes to the same collection):
 
-1. the whole write set is inserted as one journal document (a single-document
-   insert is atomic on every MongoDB deployment);
-2. each write is applied; every write is idempotent (a replace, a delete or a
-   ``$max``), so applying it again is harmless;
-3. the journal document is deleted.
-
-A crash before step 1 leaves nothing; after it, the journal is applied again
-(rolled forward, never back) before the next transaction begins and when a
-store opens. Writers take a lease on the clock document first, so the
-journal of a crashed writer is always completed before anyone writes over it.
+* With transactions (replica sets, sharded clusters) the writes are sent in
+  the transaction's client session, and the transaction commits.
+* Without them (a standalone ``mongod``, mongomock) the set is first inserted
+  as one journal document, which a single-document insert makes atomic on
+  every deployment; then it is applied; then the journal document is deleted.
+  Every write is idempotent (a replace, a delete or a ``$max``), so a journal
+  left by a crash is applied again, whole, before anyone writes next: the
+  store rolls forward, never back.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from attrs import define, field
+from pymongo import DeleteMany, DeleteOne, ReplaceOne, UpdateOne
 from pymongo.client_session import ClientSession
-from pymongo.database import Database
 
-__all__ = ["Transaction", "WriteSet", "apply_writes"]
+from ._codec import id_key
 
-Key = tuple[str, Any]
-"""``(collection name, _id)``."""
+__all__ = ["Transaction", "Write", "WriteSet", "write_groups"]
+
+Write = dict[str, Any]
+"""One held write, as a BSON-ready document (also what the journal stores).
+
+``{"op": "replace", "coll": name, "doc": {...}}``,
+``{"op": "delete", "coll": name, "id": _id}`` or
+``{"op": "max", "coll": name, "id": _id, "fields": {path: value}}``.
+"""
 
 _REPLACE, _DELETE, _MAX = "replace", "delete", "max"
 
 
 @define
 class WriteSet:
-    """Writes held back until the transaction ends, newest per document."""
+    """The writes of one transaction, the newest per document, in first-write order.
 
-    writes: dict[Key, dict[str, Any]] = field(factory=dict)
+    *last* names documents whose writes go after all others (the provider's
+    state document, which holds the knowledge: readers outside the
+    transaction must never see knowledge of a change before the change).
+    """
+
+    last: frozenset[tuple[str, Any]] = frozenset()
+    writes: dict[tuple[str, Any], Write] = field(factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.writes)
 
     def replace(self, collection: str, document: dict[str, Any]) -> None:
-        self.writes[(collection, document["_id"])] = {
-            "op": _REPLACE,
-            "coll": collection,
-            "doc": document,
-        }
+        key = (collection, id_key(document["_id"]))
+        self.writes[key] = {"op": _REPLACE, "coll": collection, "doc": document}
 
     def delete(self, collection: str, doc_id: Any) -> None:
-        self.writes[(collection, doc_id)] = {
-            "op": _DELETE,
-            "coll": collection,
-            "id": doc_id,
-        }
+        key = (collection, id_key(doc_id))
+        self.writes[key] = {"op": _DELETE, "coll": collection, "id": doc_id}
 
-    def raise_max(self, collection: str, doc_id: Any, name: str, value: int) -> None:
-        held = self.writes.get((collection, doc_id))
-        if held is not None and held["value"] >= value:
-            return
-        self.writes[(collection, doc_id)] = {
-            "op": _MAX,
-            "coll": collection,
-            "id": doc_id,
-            "field": name,
-            "value": value,
-        }
+    def raise_max(self, collection: str, doc_id: Any, path: str, value: int) -> None:
+        """Hold ``$max`` of *value* on field *path* of one document."""
+        key = (collection, id_key(doc_id))
+        held = self.writes.get(key)
+        if held is None:
+            held = self.writes[key] = {
+                "op": _MAX,
+                "coll": collection,
+                "id": doc_id,
+                "fields": {},
+            }
+        if held["op"] != _MAX:
+            raise ValueError(
+                f"document {doc_id!r} of {collection!r} was replaced or deleted in "
+                "this transaction; expected only $max writes to it"
+            )
+        fields = held["fields"]
+        if fields.get(path, value - 1) < value:
+            fields[path] = value
 
-    def get(self, collection: str, doc_id: Any) -> dict[str, Any] | None:
+    def held(self, collection: str, doc_id: Any) -> Write | None:
         """The held write of one document, if any."""
-        return self.writes.get((collection, doc_id))
+        return self.writes.get((collection, id_key(doc_id)))
 
-    def documents(self, collection: str) -> dict[Any, dict[str, Any] | None]:
-        """Held replaces and deletes of *collection*: ``_id`` to document or None."""
-        return {
-            doc_id: write.get("doc")
-            for (name, doc_id), write in self.writes.items()
-            if name == collection and write["op"] != _MAX
-        }
+    def documents(self, collection: str) -> Iterator[tuple[Any, Write]]:
+        """``(id key, write)`` of the held replaces and deletes of *collection*."""
+        for (name, key), write in self.writes.items():
+            if name == collection and write["op"] != _MAX:
+                yield key, write
 
-    def maxima(self, collection: str) -> dict[Any, int]:
-        return {
-            doc_id: write["value"]
-            for (name, doc_id), write in self.writes.items()
-            if name == collection and write["op"] == _MAX
-        }
-
-    def ordered(self, collection_order: list[str]) -> list[dict[str, Any]]:
-        """The writes, collections in *collection_order* (others last)."""
-        rank = {name: n for n, name in enumerate(collection_order)}
-        return sorted(
-            self.writes.values(), key=lambda w: rank.get(w["coll"], len(rank))
-        )
+    def ordered(self) -> list[Write]:
+        """The writes to send: first-write order, the *last* documents at the end."""
+        first = [w for k, w in self.writes.items() if k not in self.last]
+        final = [w for k, w in self.writes.items() if k in self.last]
+        return first + final
 
 
 @define
@@ -98,35 +105,60 @@ class Transaction:
     """The transaction a thread has open on a store."""
 
     session: ClientSession | None
-    write_set: WriteSet | None
+    writes: WriteSet
     clock: int | None = None
+    prefetched: dict[Any, dict[str, Any] | None] = field(factory=dict)
+    """State and version documents already read, by id key (None: absent)."""
 
 
-def apply_writes(
-    database: Database[Any],
-    writes: Iterable[dict[str, Any]],
-    session: ClientSession | None = None,
-) -> None:
-    """Apply journaled writes; each is idempotent, so replaying is safe."""
+def _operation(write: Write, where: dict[str, str]) -> Any:
+    op = write["op"]
+    if op == _REPLACE:
+        document = write["doc"]
+        return ReplaceOne({"_id": document["_id"]}, document, upsert=True, **where)
+    if op == _MAX:
+        return UpdateOne(
+            {"_id": write["id"]}, {"$max": write["fields"]}, upsert=True, **where
+        )
+    raise ValueError(
+        f"write {write!r} has op {op!r}; expected 'replace', 'delete' or 'max'"
+    )
+
+
+def write_groups(
+    writes: Iterable[Write], database_name: str | None = None
+) -> list[tuple[str, list[Any]]]:
+    """Runs of consecutive writes to one collection, as pymongo operations.
+
+    Consecutive deletes in a run become one ``DeleteMany`` of their ids. With
+    *database_name*, each operation names its namespace, as
+    ``MongoClient.bulk_write`` needs.
+    """
+    groups: list[tuple[str, list[Any]]] = []
+    deletes: list[Any] = []
+
+    def where() -> dict[str, str]:
+        if database_name is None:
+            return {}
+        return {"namespace": f"{database_name}.{groups[-1][0]}"}
+
+    def flush_deletes() -> None:
+        if deletes:
+            if len(deletes) == 1:
+                op = DeleteOne({"_id": deletes[0]}, **where())
+            else:
+                op = DeleteMany({"_id": {"$in": list(deletes)}}, **where())
+            groups[-1][1].append(op)
+            deletes.clear()
+
     for write in writes:
-        collection = database[write["coll"]]
-        op = write["op"]
-        if op == _REPLACE:
-            document = write["doc"]
-            collection.replace_one(
-                {"_id": document["_id"]}, document, upsert=True, session=session
-            )
-        elif op == _DELETE:
-            collection.delete_one({"_id": write["id"]}, session=session)
-        elif op == _MAX:
-            collection.update_one(
-                {"_id": write["id"]},
-                {"$max": {write["field"]: write["value"]}},
-                upsert=True,
-                session=session,
-            )
-        else:  # pragma: no cover - journals are written by apply's counterpart
-            raise ValueError(
-                f"journal write {write!r} has op {op!r}; expected replace, "
-                "delete or max"
-            )
+        if not groups or groups[-1][0] != write["coll"]:
+            flush_deletes()
+            groups.append((write["coll"], []))
+        if write["op"] == _DELETE:
+            deletes.append(write["id"])
+            continue
+        flush_deletes()
+        groups[-1][1].append(_operation(write, where()))
+    flush_deletes()
+    return groups

@@ -1,0 +1,1 @@
+"""Helpers for applications: building stores, providers and locks."""
