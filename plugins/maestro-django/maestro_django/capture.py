@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from attrs import define
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connections, models, transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete
 from django.utils.module_loading import import_string
@@ -242,8 +243,9 @@ def reconnect() -> None:
         _callback.cache_clear()
         try:
             entries = synced_models()
-        except (LookupError, ValueError):
-            logger.debug("MODELS has an entry that names no model", exc_info=True)
+        except (LookupError, ValueError, ImproperlyConfigured):
+            # reported by the system checks; nothing is captured meanwhile
+            logger.debug("MAESTRO['MODELS'] cannot be resolved", exc_info=True)
             return
         for synced in entries:
             model = synced.model

@@ -9,6 +9,7 @@ id                      problem
 ``maestro.E004``        an entry names fields its model does not have
 ``maestro.E005``        two entries share an entity name
 ``maestro.E006``        an entry's ``conflict_policy`` is not valid
+``maestro.E007``        ``MAESTRO`` is not a dict
 ``maestro.W001``        the middleware is installed but ``MODELS`` is empty
 ======================  ===================================================
 """
@@ -20,6 +21,7 @@ from typing import Any
 from django.apps import apps
 from django.conf import settings
 from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 from django.utils.module_loading import import_string
 
@@ -127,7 +129,16 @@ def _check_entry(entry: Any, seen: dict[str, str]) -> list[checks.CheckMessage]:
 
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     """Every problem of the ``MAESTRO`` settings."""
-    config = get_settings()
+    try:
+        config = get_settings()
+    except ImproperlyConfigured as e:
+        return [
+            checks.Error(
+                str(e),
+                hint="Set MAESTRO to a dict such as {'MODELS': ['app.model']}.",
+                id="maestro.E007",
+            )
+        ]
     errors: list[checks.CheckMessage] = []
     seen: dict[str, str] = {}
     entries = config["MODELS"]

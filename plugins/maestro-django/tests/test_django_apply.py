@@ -174,7 +174,7 @@ def test_remote_changes_for_models_not_listed_are_refused(
     assert all(
         "UnknownEntityError" in log.description for log in _deferred(django_provider)
     )
-    with pytest.raises(UnknownEntityError, match="'auth.user' is not synchronised"):
+    with pytest.raises(UnknownEntityError, match=r"'auth\.user' is not synchronised"):
         django_provider.store.commit_item_change("INSERT", "auth.user", "1", {"id": 1})
 
 

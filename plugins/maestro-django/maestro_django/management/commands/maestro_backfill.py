@@ -55,13 +55,13 @@ class Command(BaseCommand):
             )
         return synced
 
-    def handle(self, *labels: str, **options: Any) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         batch_size = options["batch_size"]
         if batch_size < 1:
             raise CommandError(
                 f"--batch-size {batch_size!r} is not valid; expected a positive integer"
             )
-        entries = [self._synced(label) for label in labels]
+        entries = [self._synced(label) for label in options["models"]]
         verbosity = options["verbosity"]
         store = local_store()
         total = 0

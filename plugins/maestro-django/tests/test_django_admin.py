@@ -1,0 +1,116 @@
+"""The admin pages for Maestro's records, and resolving a conflict there."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import Permission, User
+from maestro_django.models import ConflictLogEntry
+from maestro_django_testproject import callbacks
+from maestro_django_testproject.shop.models import Author, Book
+
+from maestro_core import ConflictStatus
+from maestro_core.testing import make_orchestrator
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+PAGES = ["change", "itemversionentry", "sessionentry", "conflictlogentry"]
+
+
+@pytest.fixture
+def waiting_conflict(memory, django_provider):
+    author = Author.objects.create(name="a")
+    book = Book.objects.create(title="base", isbn="1", author=author)
+    orchestrator = make_orchestrator(
+        [django_provider, memory], conflict_policies={"shop.book": "manual"}
+    )
+    orchestrator.run("django")
+    item = memory.store.get_item("shop.book", str(book.pk))
+    memory.store.commit_item_change(
+        "UPDATE", "shop.book", str(book.pk), {**item, "title": "remote"}
+    )
+    book.title = "local"
+    book.save()
+    orchestrator.synchronize_providers("memory", "django")
+    return ConflictLogEntry.objects.get(status="DEFERRED")
+
+
+@pytest.fixture
+def admin_client(client):
+    user = User.objects.create_superuser("admin", "admin@example.org", "pw")
+    client.force_login(user)
+    return client
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_each_record_has_a_read_only_list_and_detail(
+    admin_client, page, waiting_conflict
+):
+    url = f"/admin/maestro/{page}/"
+    response = admin_client.get(url)
+    assert response.status_code == 200
+    assert f"{url}add/".encode() not in response.content
+    assert b"shop.book" in response.content or b"django" in response.content
+
+    from django.apps import apps
+
+    model = apps.get_model("maestro", page)
+    first = model.objects.first()
+    detail = admin_client.get(f"{url}{first.pk}/change/")
+    assert detail.status_code == 200
+    assert b'type="submit" value="Save"' not in detail.content
+    assert admin_client.get(f"{url}add/").status_code == 403
+
+
+def test_the_action_resolves_a_deferred_conflict_with_the_chosen_winner(
+    admin_client, waiting_conflict, memory, django_provider
+):
+    callbacks.calls.clear()
+    response = admin_client.post(
+        "/admin/maestro/conflictlogentry/",
+        {"action": "resolve_remote_wins", "_selected_action": [waiting_conflict.pk]},
+        follow=True,
+    )
+
+    assert response.status_code == 200
+    assert b"Resolved 1 conflict(s); the remote change won." in response.content
+    waiting_conflict.refresh_from_db()
+    assert waiting_conflict.status == "RESOLVED"
+    assert waiting_conflict.winner_change_id == waiting_conflict.remote_change_id
+    assert Book.objects.get().title == "remote"
+    assert callbacks.calls == [False]
+
+    # the choice reaches the other side, which then agrees
+    make_orchestrator([django_provider, memory]).run("django")
+    assert memory.store.get_item("shop.book", waiting_conflict.item_id)["title"] == (
+        "remote"
+    )
+
+
+def test_resolving_an_already_resolved_conflict_is_skipped_with_a_warning(
+    admin_client, waiting_conflict
+):
+    url = "/admin/maestro/conflictlogentry/"
+    data = {"action": "resolve_local_wins", "_selected_action": [waiting_conflict.pk]}
+    admin_client.post(url, data)
+
+    response = admin_client.post(url, data, follow=True)
+
+    assert b"is resolved or has no local change; skipped" in response.content
+    assert Book.objects.get().title == "local"
+
+
+def test_the_resolve_action_needs_the_change_permission(client, waiting_conflict):
+    user = User.objects.create_user("viewer", password="pw", is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="view_conflictlogentry"))
+    client.force_login(user)
+    url = "/admin/maestro/conflictlogentry/"
+
+    page = client.get(url)
+    assert page.status_code == 200
+    assert b"resolve_remote_wins" not in page.content
+    client.post(
+        url,
+        {"action": "resolve_remote_wins", "_selected_action": [waiting_conflict.pk]},
+    )
+    waiting_conflict.refresh_from_db()
+    assert waiting_conflict.status == ConflictStatus.DEFERRED.value
