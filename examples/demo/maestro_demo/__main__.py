@@ -1,0 +1,5 @@
+"""``python -m maestro_demo`` runs the scenario."""
+
+from .scenario import run
+
+raise SystemExit(run())

@@ -1,0 +1,1 @@
+"""The shop: customers and their orders."""
