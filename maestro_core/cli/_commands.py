@@ -222,7 +222,7 @@ def _report_sync(
         else "all succeeded"
     )
     ctx.out.line(
-        f"synced from {initial!r}: {totals['sessions']} sessions, {outcome}; "
+        f"synced from {initial!r}: {_sessions(totals['sessions'])}, {outcome}; "
         f"sent {totals['sent']}, applied {totals['applied']}, "
         f"conflicts {totals['conflicts']}, deferred {totals['deferred']}"
     )
@@ -241,6 +241,10 @@ def _report_sync(
     if error is not None and not any(s.error for s in sessions):
         ctx.err.line(f"maestro: sync failed: {_describe(error)}")
     return EXIT_FAILURE if failed else EXIT_OK
+
+
+def _sessions(count: int) -> str:
+    return f"{count} session" if count == 1 else f"{count} sessions"
 
 
 def _describe(error: BaseException) -> str:
