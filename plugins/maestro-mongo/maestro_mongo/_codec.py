@@ -62,6 +62,17 @@ RESERVED_FIELDS = frozenset({"_id", SIDECAR})
 
 _INT64 = (-(2**63), 2**63 - 1)
 _DECIMAL128 = create_decimal128_context()
+# A decimal that Decimal128 would round, clamp or shorten is refused, not
+# stored as another number (or as the same number written differently).
+_DECIMAL_TRAPS = (
+    decimal.Inexact,
+    decimal.Rounded,
+    decimal.Clamped,
+    decimal.Overflow,
+    decimal.InvalidOperation,
+)
+for _trap in _DECIMAL_TRAPS:
+    _DECIMAL128.traps[_trap] = True
 _UTC = dt.UTC
 _EPOCH_DAY = dt.time(0, 0)
 
@@ -228,7 +239,7 @@ def _to_native(value: Any, path: Path, sidecar: list[list[Any]]) -> Any:
     if isinstance(value, decimal.Decimal):
         try:
             return Decimal128(_DECIMAL128.create_decimal(value))
-        except (decimal.Inexact, decimal.Overflow, decimal.Underflow):
+        except _DECIMAL_TRAPS:
             raise CodecError(
                 f"decimal {value!r} at {_where(path)} does not fit in Decimal128 "
                 "without rounding; expected at most 34 significant digits",

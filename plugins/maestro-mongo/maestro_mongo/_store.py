@@ -25,6 +25,7 @@ import datetime as dt
 import functools
 import json
 import logging
+import random
 import threading
 import time
 import uuid
@@ -95,8 +96,11 @@ DEFAULT_PREFIX = "maestro_"
 STATE_ID = "clock"
 """The ``_id`` of the provider's state document in ``<prefix>versions``."""
 
-ATTEMPTS = 8
-"""How often a local change is committed again after a transient failure."""
+ATTEMPTS = 30
+"""How often a local change is tried when other processes' writes conflict.
+
+Attempts back off exponentially, with jitter, up to a tenth of a second.
+"""
 
 _MISSING = object()
 
@@ -135,17 +139,29 @@ def _origin(name: str) -> str:
     return name.replace("%24", "$").replace("%2E", ".").replace("%25", "%")
 
 
-def _transient(error: BaseException) -> bool:
-    """Whether *error* says the transaction can simply run again."""
+def _transient(error: BaseException | None, depth: int = 0) -> bool:
+    """Whether *error* says the transaction can simply run again.
+
+    A bulk write reports the failure of its operation inside itself: in
+    ``error.error``, or in the details' write errors.
+    """
+    if error is None or depth > 3:
+        return False
     if isinstance(error, PyMongoError) and error.has_error_label(
         "TransientTransactionError"
     ):
         return True
-    details = getattr(error, "details", None) or {}
-    codes = {details.get("code")} if isinstance(details, Mapping) else set()
+    if getattr(error, "code", None) == 112:  # WriteConflict
+        return True
+    details = getattr(error, "details", None)
     if isinstance(details, Mapping):
-        codes |= {e.get("code") for e in details.get("writeErrors", [])}
-    return 112 in codes  # WriteConflict
+        if any(e.get("code") == 112 for e in details.get("writeErrors") or []):
+            return True
+        inner = details.get("error")
+        if isinstance(inner, BaseException) and _transient(inner, depth + 1):
+            return True
+    inner = getattr(error, "error", None)
+    return isinstance(inner, BaseException) and _transient(inner, depth + 1)
 
 
 def _server(database: Database[Any]) -> Mapping[str, Any]:
@@ -747,7 +763,7 @@ class MongoDataStore(DataStore):
                     self.provider_id,
                     attempt + 1,
                 )
-                time.sleep(0.002 * attempt)
+                time.sleep(random.uniform(0, min(0.1, 0.001 * 2**attempt)))
         raise AssertionError("unreachable")  # pragma: no cover
 
     @_in_transaction
