@@ -3,10 +3,12 @@
 Receivers are connected per synced model (never for every model, which
 would stop Django's fast deletes everywhere). Each records the change in
 the transaction of the write that caused it: ``post_delete`` and
-``m2m_changed`` are sent inside Django's own transaction; a ``save()`` made
-inside ``transaction.atomic`` (or with ``ATOMIC_REQUESTS``) is recorded in
-that transaction, and one made in autocommit mode right after its row
-commits, in a transaction of its own.
+``m2m_changed`` are sent inside Django's own transaction, and a synced
+model's ``save_base`` is wrapped so that a save made in autocommit mode runs
+in a transaction of its own that ``post_save`` still belongs to (Django
+sends ``post_save`` after the row is written, outside the transaction it
+opens, if any). A committed save therefore always has its change, and a
+failed recording undoes the save.
 
 After a transaction that recorded changes commits, the
 ``CHANGES_COMMITTED_CALLBACK`` runs once: at once outside requests, or at
@@ -25,7 +27,7 @@ from typing import Any
 
 from attrs import define
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connections, models, transaction
+from django.db import connections, models, router, transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete
 from django.utils.module_loading import import_string
 
@@ -233,6 +235,25 @@ def _on_m2m(
         _record(synced, Operation.UPDATE, item_from_instance(synced, source), using)
 
 
+def _atomic_save_base(model: type[models.Model]) -> None:
+    """Make *model*'s saves in autocommit mode atomic with their recording."""
+    current = model.__dict__.get("save_base")
+    if getattr(current, "maestro_atomic", False):
+        return
+    original = model.save_base
+
+    @functools.wraps(original)
+    def save_base(self: models.Model, *args: Any, **kwargs: Any) -> None:
+        using = kwargs.get("using") or router.db_for_write(type(self), instance=self)
+        if connections[using].in_atomic_block or synced_model(type(self)) is None:
+            return original(self, *args, **kwargs)
+        with transaction.atomic(using=using, savepoint=False):
+            return original(self, *args, **kwargs)
+
+    save_base.maestro_atomic = True  # type: ignore[attr-defined]
+    model.save_base = save_base  # type: ignore[method-assign]
+
+
 def reconnect() -> None:
     """Connect the receivers for the models in ``MODELS``, and only those."""
     with _connected_lock:
@@ -249,6 +270,7 @@ def reconnect() -> None:
             return
         for synced in entries:
             model = synced.model
+            _atomic_save_base(model)
             pairs = [
                 (post_save, _on_save, model),
                 (pre_delete, _before_delete, model),

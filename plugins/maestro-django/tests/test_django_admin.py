@@ -36,7 +36,7 @@ def waiting_conflict(memory, django_provider):
 
 @pytest.fixture
 def admin_client(client):
-    user = User.objects.create_superuser("admin", "admin@example.org", "pw")
+    user = User.objects.create(username="admin", is_staff=True, is_superuser=True)
     client.force_login(user)
     return client
 
@@ -100,7 +100,7 @@ def test_resolving_an_already_resolved_conflict_is_skipped_with_a_warning(
 
 
 def test_the_resolve_action_needs_the_change_permission(client, waiting_conflict):
-    user = User.objects.create_user("viewer", password="pw", is_staff=True)
+    user = User.objects.create(username="viewer", is_staff=True)
     user.user_permissions.add(Permission.objects.get(codename="view_conflictlogentry"))
     client.force_login(user)
     url = "/admin/maestro/conflictlogentry/"

@@ -120,3 +120,37 @@ def test_writes_to_another_database_are_not_captured(settings):
 test_writes_to_another_database_are_not_captured = pytest.mark.django_db(
     transaction=True, databases=["default", "postgres"]
 )(test_writes_to_another_database_are_not_captured)
+
+
+class RecordingFailed(Exception):
+    pass
+
+
+def test_a_save_in_autocommit_mode_is_undone_when_its_change_cannot_be_recorded(
+    monkeypatch,
+):
+    from maestro_django.capture import local_store
+
+    def fail(*args, **kwargs):
+        raise RecordingFailed
+
+    Author.objects.create(name="kept")
+    monkeypatch.setattr(local_store(), "commit_item_change", fail)
+
+    with pytest.raises(RecordingFailed):
+        Author.objects.create(name="never committed")
+    kept = Author.objects.get()
+    kept.name = "not renamed"
+    with pytest.raises(RecordingFailed):
+        kept.save()
+
+    assert list(Author.objects.values_list("name", flat=True)) == ["kept"]
+    assert Change.objects.count() == 1
+
+
+def test_a_save_in_autocommit_mode_runs_the_callback_after_it_commits():
+    from maestro_django_testproject import callbacks
+
+    Author.objects.create(name="a")
+
+    assert callbacks.calls == [False]
