@@ -67,6 +67,7 @@ class MemoryDataStore(DataStore):
         self._items: dict[str, dict[str, dict[str, Any]]] = {}
         self._conflicts: dict[str, ConflictLog] = {}
         self._sessions: dict[str, SyncSession] = {}
+        self._saved_item: dict[str, Any] | None = None
 
     # -- transactions ---------------------------------------------------------
 
@@ -161,6 +162,7 @@ class MemoryDataStore(DataStore):
             changes.insert(at, change)
             if self._journal is not None:
                 self._journal.append((_INSERTED, stamps, changes, change))
+            self._saved_item = change.item
 
     # -- versions and items -------------------------------------------------
 
@@ -184,6 +186,10 @@ class MemoryDataStore(DataStore):
             entity = self._items.setdefault(entity_name, {})
             if operation is Operation.DELETE:
                 self._delete(entity, item_id)
+            elif item is self._saved_item:
+                # the item of the change just saved: immutable like the change
+                # record that holds it, so it is kept as it is, not copied
+                self._set(entity, item_id, item)
             else:
                 self._set(entity, item_id, _copy(item))
 
