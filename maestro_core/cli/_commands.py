@@ -261,69 +261,78 @@ def _last_session(target: DataStore, source_id: str) -> SyncSession | None:
     return None
 
 
+@define
+class _PairState:
+    """One direction between two providers, as ``status`` shows it."""
+
+    source_provider_id: str
+    target_provider_id: str
+    waiting: int
+    last_session: SyncSession | None
+
+    def to_dict(self) -> dict[str, Any]:
+        last = self.last_session
+        return {
+            "source_provider_id": self.source_provider_id,
+            "target_provider_id": self.target_provider_id,
+            "waiting": self.waiting,
+            "last_session": None if last is None else last.to_dict(),
+        }
+
+
+def _provider_state(provider: SyncProvider, backend: str) -> dict[str, Any]:
+    logs = provider.store.get_conflict_logs(status=ConflictStatus.DEFERRED)
+    deferred = sum(log.conflict_type is ConflictType.EXCEPTION_OCCURRED for log in logs)
+    return {
+        "provider_id": provider.provider_id,
+        "backend": backend,
+        "deferred_changes": deferred,
+        "unresolved_conflicts": len(logs) - deferred,
+    }
+
+
 def status(args: argparse.Namespace, ctx: Context) -> int:
     """What waits between each ordered pair of providers, and on each one."""
     config = ctx.config()
     with ctx.providers() as providers:
-        per_provider = []
-        for provider, settings in zip(providers, config.providers, strict=True):
-            logs = provider.store.get_conflict_logs(status=ConflictStatus.DEFERRED)
-            deferred = sum(
-                log.conflict_type is ConflictType.EXCEPTION_OCCURRED for log in logs
-            )
-            per_provider.append(
-                {
-                    "provider_id": provider.provider_id,
-                    "backend": settings.backend,
-                    "deferred_changes": deferred,
-                    "unresolved_conflicts": len(logs) - deferred,
-                }
-            )
-        pairs = []
-        for source in providers:
-            for target in providers:
-                if source is target:
-                    continue
-                last = _last_session(target.store, source.provider_id)
-                pairs.append(
-                    {
-                        "source_provider_id": source.provider_id,
-                        "target_provider_id": target.provider_id,
-                        "waiting": count_waiting(source.store, target.store),
-                        "last_session": None if last is None else last.to_dict(),
-                        "_last": last,
-                    }
-                )
-    if args.json:
-        for pair in pairs:
-            del pair["_last"]
-        ctx.out.json({"config": config.path, "providers": per_provider, "pairs": pairs})
-        return EXIT_OK
-    provider_rows = [
-        [
-            p["provider_id"],
-            p["backend"],
-            p["deferred_changes"],
-            p["unresolved_conflicts"],
+        states = [
+            _provider_state(provider, settings.backend)
+            for provider, settings in zip(providers, config.providers, strict=True)
         ]
-        for p in per_provider
-    ]
-    for line in table(
-        ["PROVIDER", "BACKEND", "DEFERRED CHANGES", "UNRESOLVED CONFLICTS"],
-        provider_rows,
-    ):
+        pairs = [
+            _PairState(
+                source.provider_id,
+                target.provider_id,
+                waiting=count_waiting(source.store, target.store),
+                last_session=_last_session(target.store, source.provider_id),
+            )
+            for source in providers
+            for target in providers
+            if source is not target
+        ]
+    if args.json:
+        ctx.out.json(
+            {
+                "config": config.path,
+                "providers": states,
+                "pairs": [pair.to_dict() for pair in pairs],
+            }
+        )
+        return EXIT_OK
+    headers = ["PROVIDER", "BACKEND", "DEFERRED CHANGES", "UNRESOLVED CONFLICTS"]
+    for line in table(headers, [list(state.values()) for state in states]):
         ctx.out.line(line)
     ctx.out.line()
-    pair_rows = [
+    rows = [
         [
-            p["source_provider_id"],
-            p["target_provider_id"],
-            p["waiting"],
-            _describe_session(p["_last"]),
+            pair.source_provider_id,
+            pair.target_provider_id,
+            pair.waiting,
+            _describe_session(pair.last_session),
         ]
-        for p in pairs
+        for pair in pairs
     ]
-    for line in table(["FROM", "TO", "WAITING", "LAST SESSION"], pair_rows):
+    for line in table(["FROM", "TO", "WAITING", "LAST SESSION"], rows):
         ctx.out.line(line)
     return EXIT_OK
 
