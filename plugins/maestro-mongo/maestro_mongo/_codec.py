@@ -49,6 +49,7 @@ __all__ = [
     "document_to_item",
     "id_candidates",
     "id_key",
+    "id_text",
     "item_to_document",
     "native_id",
     "python_item",
@@ -121,6 +122,13 @@ def id_key(value: Any) -> tuple[str, Any]:
     return (type(value).__name__, repr(value))
 
 
+def id_text(value: Any) -> str:
+    """The item id an ``_id`` stands for: its string form."""
+    if isinstance(value, Binary) and value.subtype == 4:
+        return str(value.as_uuid())
+    return str(value)
+
+
 def python_item(item: Mapping[str, Any]) -> dict[str, Any]:
     """*item* with values of pymongo's types turned into the core's types.
 
@@ -173,7 +181,7 @@ def id_candidates(item_id: str) -> list[Any]:
         pass
     else:
         if str(as_uuid) == item_id:
-            candidates.append(as_uuid)
+            candidates.append(Binary.from_uuid(as_uuid))
     return candidates
 
 
@@ -247,7 +255,8 @@ def _to_native(value: Any, path: Path, sidecar: list[list[Any]]) -> Any:
                 value=value,
             ) from None
     if isinstance(value, uuid.UUID):
-        return value
+        # explicit subtype 4, whatever UUID representation the client has
+        return Binary.from_uuid(value)
     if isinstance(value, (bytes, bytearray)):
         return Binary(bytes(value), 0)
     if isinstance(value, ObjectIdValue):

@@ -67,6 +67,7 @@ from ._codec import (
     document_to_item,
     id_candidates,
     id_key,
+    id_text,
     item_to_document,
     python_item,
 )
@@ -682,7 +683,7 @@ class MongoDataStore(DataStore):
         """Check that *entity_name* names a collection and MongoDB can store *item*."""
         self._check_entity(entity_name, item_id)
         document = item_to_document(item, item_id)
-        if str(document["_id"]) != item_id:
+        if id_text(document["_id"]) != item_id:
             raise InvalidItemError(
                 f"item {item_id!r} has 'id' {item.get('id')!r}; expected its "
                 "string form to equal item_id",
@@ -786,7 +787,7 @@ class MongoDataStore(DataStore):
             document = prepared[1]
         else:
             document = item_to_document(item, item_id)
-        if str(document["_id"]) != item_id:
+        if id_text(document["_id"]) != item_id:
             raise InvalidItemError(
                 f"item {item_id!r} has 'id' {item.get('id')!r}; expected its "
                 "string form to equal item_id",
