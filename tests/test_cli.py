@@ -459,3 +459,63 @@ def test_usage_errors_exit_2(capsys):
     assert status == EXIT_USAGE and "invalid choice: 'frobnicate'" in err
     status, out, _ = run(capsys, "--help")
     assert status == EXIT_OK and "Exit status: 0 done" in out
+
+
+# -- the per-batch hook the progress line follows -----------------------------------
+
+
+def test_batch_hook_reports_running_counts_and_can_fail_the_session():
+    from maestro_core import (
+        InMemorySyncLock,
+        SessionStatus,
+        SyncOrchestrator,
+        create_memory_provider,
+        create_plugin_manager,
+        hookimpl,
+    )
+
+    source = create_memory_provider("source", max_changes_per_session=3)
+    target = create_memory_provider("target")
+    for i in range(7):
+        source.store.commit_item_change("INSERT", "shop.order", str(i), {"id": str(i)})
+
+    class Watcher:
+        def __init__(self, fail_at: int | None = None):
+            self.seen: list[tuple[str, int, int, int]] = []
+            self.fail_at = fail_at
+
+        @hookimpl
+        def maestro_batch_applied(self, session, batch):
+            self.seen.append(
+                (session.status.value, session.sent, session.applied, len(batch))
+            )
+            if session.sent == self.fail_at:
+                raise RuntimeError("display gone")
+
+    watcher = Watcher()
+    orchestrator = SyncOrchestrator(
+        InMemorySyncLock(),
+        [source, target],
+        plugin_manager=create_plugin_manager(watcher),
+    )
+    orchestrator.synchronize_providers("source", "target")
+    assert watcher.seen == [
+        ("IN_PROGRESS", 3, 3, 3),
+        ("IN_PROGRESS", 6, 6, 3),
+        ("IN_PROGRESS", 7, 7, 1),
+    ]
+
+    for i in range(7, 14):
+        source.store.commit_item_change("INSERT", "shop.order", str(i), {"id": str(i)})
+    failing = Watcher(fail_at=3)
+    orchestrator = SyncOrchestrator(
+        InMemorySyncLock(),
+        [source, target],
+        plugin_manager=create_plugin_manager(failing),
+    )
+    with pytest.raises(RuntimeError, match="display gone"):
+        orchestrator.synchronize_providers("source", "target")
+    last = target.store.get_sessions(limit=1)[0]
+    assert (last.status, last.sent, last.applied) == (SessionStatus.FAILED, 3, 3)
+    assert target.store.get_item("shop.order", "9") is not None  # committed stays
+    assert target.store.get_item("shop.order", "10") is None
