@@ -30,7 +30,7 @@ def _client(uri: object) -> Any:
         )
     try:
         return MongoClient(uri)
-    except (InvalidURI, ConfigurationError) as error:
+    except (InvalidURI, ConfigurationError, ValueError, TypeError) as error:
         # The driver's message may quote the string, credentials included.
         raise ValueError(
             "option 'uri' is not a valid MongoDB connection string "
@@ -69,8 +69,13 @@ def lock_from_options(
     database_name: str,
     collection_prefix: str = DEFAULT_PREFIX,
     name: str = "sync",
+    **_other_options: Any,
 ) -> MongoSyncLock:
-    """The sync lock from a provider's options; it owns its client."""
+    """The sync lock from a provider's options; it owns its client.
+
+    Options only a provider needs are ignored, so the lock can be built from
+    the same options table.
+    """
     client = _client(uri)
     try:
         return MongoSyncLock(
