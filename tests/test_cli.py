@@ -7,6 +7,7 @@ through the files.
 
 from __future__ import annotations
 
+import importlib.metadata
 import io
 import json
 import os
@@ -104,8 +105,12 @@ def test_backends_lists_each_with_its_distribution(capsys):
     lines = out.splitlines()
     assert lines[0].split() == ["BACKEND", "DISTRIBUTION", "VERSION", "DESCRIPTION"]
     rows = {line.split()[0]: line.split()[1:3] for line in lines[1:]}
-    assert rows["memory"] == ["maestro-sync", "0.1.0"]
-    assert rows["sqlite"] == ["maestro-sqlite", "0.1.0"]
+    for backend, distribution in (
+        ("memory", "maestro-sync"),
+        ("sqlite", "maestro-sqlite"),
+    ):
+        version = importlib.metadata.version(distribution)
+        assert rows[backend] == [distribution, version]
 
     status, listed, _ = run_json(capsys, "backends")
     by_name = {b["name"]: b for b in listed}
