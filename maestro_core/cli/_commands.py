@@ -166,6 +166,7 @@ def sync(args: argparse.Namespace, ctx: Context) -> int:
         except Exception as e:
             error, sessions = e, reporter.sessions
         finally:
+            reporter.end_line()
             manager.unregister(reporter)
             close_lock(orchestrator.sync_lock)
         if sessions is None:

@@ -114,6 +114,7 @@ class SessionReporter:
         self._monotonic = monotonic
         self._started = 0.0
         self._total: int | None = None
+        self._drawn = False
 
     def _label(self, session: SyncSession) -> str:
         pair = f"{session.source_provider_id} -> {session.target_provider_id}"
@@ -123,6 +124,13 @@ class SessionReporter:
         columns = shutil.get_terminal_size((100, 24)).columns - 1
         self.out.write("\r\x1b[K" + text[:columns])
         self.out.flush()
+        self._drawn = True
+
+    def end_line(self) -> None:
+        """End a progress line left open by a run that stopped mid-session."""
+        if self._drawn:
+            self.out.line()
+            self._drawn = False
 
     @hookimpl
     def maestro_session_started(self, session: SyncSession) -> None:
@@ -155,7 +163,7 @@ class SessionReporter:
         )
         if self.live:
             self._draw(text)
-            self.out.line()
+            self.end_line()
         else:
             self.out.line(text)
 
