@@ -9,8 +9,10 @@ Layout (``maestro_`` is the configurable prefix):
     an origin's changes after a timestamp reads only what it returns) and
     ``data``, the change as JSON (not indexed).
 ``maestro_versions/<entity>:<item id>``
-    One item's version as JSON, and ``hash``, a digest of the item as this
-    provider stored it, which lets capture tell its own writes apart.
+    One item's version as JSON, ``hash``, a digest of the item as this
+    provider stored it, which lets capture tell its own writes apart, and
+    ``key``, the document's own id, by which a batch of versions is read in a
+    few ``in`` queries.
 ``maestro_meta/clock``
     The provider's clock and knowledge, in one document.
 ``maestro_conflicts``, ``maestro_sessions``
@@ -70,6 +72,8 @@ T = TypeVar("T")
 DEFAULT_PREFIX = "maestro_"
 COMMIT_ATTEMPTS = 8
 """How often ``commit_item_change`` tries when other processes keep committing."""
+IDS_PER_QUERY = 30
+"""The most document ids one ``in`` query may name (a Firestore limit)."""
 
 
 @define
@@ -431,19 +435,40 @@ class FirestoreDataStore(DataStore):
     def _read_versions(
         self, keys: Iterable[ItemKey]
     ) -> dict[ItemKey, tuple[ItemVersion | None, str | None]]:
+        """Versions with their digests, by key, read a batch at a time.
+
+        Several keys are read with ``in`` queries on ``key`` of up to
+        :data:`IDS_PER_QUERY` ids, which Firestore bills per document found
+        (at least one read per query), so the versions of items that are new
+        here cost next to nothing; a single key is one plain read.
+        """
         keys = list(dict.fromkeys(keys))
         if not keys:
             return {}
         by_id = {self.version_id(*key): key for key in keys}
         refs = [self.versions.document(i) for i in by_id]
         found = {}
-        for snapshot in self.client.get_all(refs):
-            if snapshot.exists:
-                data = snapshot.to_dict()
-                version = ItemVersion.from_dict(json.loads(data["data"]))
-                found[by_id[snapshot.id]] = (version, data.get("hash"))
-        self._count(reads=len(keys))
+        for snapshot in self._read_documents(refs):
+            data = snapshot.to_dict()
+            version = ItemVersion.from_dict(json.loads(data["data"]))
+            found[by_id[snapshot.id]] = (version, data.get("hash"))
         return found
+
+    def _read_documents(self, refs: list[Any]) -> list[Any]:
+        """The snapshots of those of *refs* (versions) that exist."""
+        if len(refs) == 1:
+            snapshot = refs[0].get()
+            self._count(reads=1)
+            return [snapshot] if snapshot.exists else []
+        collection = refs[0].parent
+        snapshots = []
+        for start in range(0, len(refs), IDS_PER_QUERY):
+            chunk = [ref.id for ref in refs[start : start + IDS_PER_QUERY]]
+            query = collection.where(filter=FieldFilter("key", "in", chunk))
+            rows = list(query.stream())
+            self._count(reads=max(1, len(rows)))
+            snapshots.extend(rows)
+        return snapshots
 
     def save_item_version(self, version: ItemVersion) -> None:
         if self._pending is None:
@@ -463,7 +488,8 @@ class FirestoreDataStore(DataStore):
         (a change committed without writing the item); otherwise the stored
         digest stays (a merge write leaves the field alone).
         """
-        data: dict[str, Any] = {"data": _dumps(version.to_dict())}
+        document_id = self.version_id(*key)
+        data: dict[str, Any] = {"data": _dumps(version.to_dict()), "key": document_id}
         if key in pending.executed:
             data["hash"] = item_hash(pending.executed[key])
         elif version.change_id in pending.changes:
@@ -473,7 +499,7 @@ class FirestoreDataStore(DataStore):
                 data["hash"] = None if deleted else item_hash(change.item)
         if "hash" not in data:
             data["__merge__"] = True
-        return self.versions.document(self.version_id(*key)), data
+        return self.versions.document(document_id), data
 
     def validate_item(
         self,
