@@ -408,6 +408,8 @@ class DataStore(abc.ABC):
                     winner_change_id=winner_change_id,
                     loser_change_id=loser,
                     at=micros_to_datetime(timestamp),
+                    description=f"resolved by hand: change {winner_change_id} "
+                    f"wins, recorded as change {change.id}",
                 )
             )
             return change

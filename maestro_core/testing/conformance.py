@@ -638,8 +638,13 @@ class BackendConformance:
         (log,) = _conflicts(p, ConflictStatus.DEFERRED)
         assert log.policy == "manual"
         (other_side,) = _conflicts(m, ConflictStatus.DEFERRED)
-        p.store.resolve_conflict(log.id, log.local_change_id)
-        assert _status(p, log.id) is ConflictStatus.RESOLVED
+        chosen = p.store.resolve_conflict(log.id, log.local_change_id)
+        resolved = p.store.get_conflict_log(log.id)
+        assert resolved.status is ConflictStatus.RESOLVED
+        assert resolved.winner_change_id == log.local_change_id
+        assert resolved.loser_change_id == log.remote_change_id
+        assert "waiting" not in resolved.description
+        assert chosen.id in resolved.description
         _round(orchestrator, "local")
         assert kit.field(p, "1", "name") == kit.field(m, "1", "name") == "local edit"
         assert sum(s.conflicts for s in _round(orchestrator, "local")) == 0
