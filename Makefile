@@ -1,5 +1,6 @@
 # The commands of the README. `make install` creates .venv and installs the
-# core and every plugin under plugins/ in editable mode, with test extras.
+# core, every plugin under plugins/ and every project under examples/ in
+# editable mode, with test extras.
 
 VENV ?= .venv
 PYTHON ?= python3
@@ -17,14 +18,22 @@ $(STAMP): pyproject.toml $(PLUGINS) $(EXAMPLES)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test]' \
 		$(foreach p,$(PLUGINS),-e '$(dir $(p))[test]') \
-		$(foreach e,$(EXAMPLES),-e '$(dir $(e))')
+		$(foreach e,$(EXAMPLES),-e '$(dir $(e))[test]')
 	touch $(STAMP)
 
+# Two pytest processes, as one process configures Django once: the first
+# runs the core's, the plugins' and the examples' tests (the Django backend's
+# with its own test project); the second the example shop's end-to-end tests,
+# which the first leaves out (examples/demo/conftest.py). Both always run;
+# the target fails when either does.
 test: install
-	$(PY) -m pytest -q
+	status=0; \
+	$(PY) -m pytest -q || status=$$?; \
+	$(PY) -m pytest -q examples/demo/tests || status=$$?; \
+	exit $$status
 
 demo: install
-	$(PY) -m maestro_core.demo
+	$(PY) -m maestro_demo
 
 bench: install
 	$(PY) bench/run.py

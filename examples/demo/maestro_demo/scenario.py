@@ -9,8 +9,8 @@ the policies ``maestro.toml`` names. Every sync and the conflict log go
 through the ``maestro`` command and the configuration file, as a deployment
 would run them.
 
-Run with ``python -m maestro_demo`` (``make demo``); ``--without-firestore``
-leaves Firestore out.
+Run with ``python -m maestro_demo`` (``make demo``). Without the emulator's
+jar the story goes on with Django and MongoDB, saying so in one line.
 """
 
 from __future__ import annotations
@@ -345,9 +345,7 @@ def _policies(config: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
-def _story(
-    args: argparse.Namespace, say: Narrator, stack: contextlib.ExitStack
-) -> tuple[int, str]:
+def _story(say: Narrator, stack: contextlib.ExitStack) -> tuple[int, str]:
     """Tell the story; return the exit status and the closing line."""
     say.heading("Three databases for one shop")
     mongo_server = stack.enter_context(services.mongo_server())
@@ -355,7 +353,7 @@ def _story(
         f"MongoDB: SecantusDB in this process, in memory, on "
         f"{mongo_server.host}:{mongo_server.port}"
     )
-    emulator = None if args.without_firestore else _start_emulator(say, stack)
+    emulator = _start_emulator(say, stack)
     django_provider, database = _open_django(say)
     say.field_order = _field_order()
 
@@ -449,18 +447,13 @@ def run(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m maestro_demo", description=__doc__.split("\n\n")[0]
     )
-    parser.add_argument(
-        "--without-firestore",
-        action="store_true",
-        help="sync Django and MongoDB only, without starting the Firestore emulator",
-    )
-    args = parser.parse_args(argv)
+    parser.parse_args(argv)
     say = Narrator(out or sys.stdout)
     restore = _stop_on_sigterm()
     started = time.monotonic()
     try:
         with contextlib.ExitStack() as stack:
-            status, closing = _story(args, say, stack)
+            status, closing = _story(say, stack)
     except DemoError as error:
         print(f"\nThe demo stopped: {error}", file=sys.stderr)
         return 2

@@ -8,7 +8,6 @@ why, on a machine without its jar.
 
 from __future__ import annotations
 
-import itertools
 import os
 import sys
 from collections.abc import Iterator
@@ -29,8 +28,6 @@ if os.environ.setdefault("DJANGO_SETTINGS_MODULE", SETTINGS) != SETTINGS:
         "them in a pytest process of their own: pytest examples/demo/tests)"
     )
 
-_names = itertools.count(1)
-
 
 def pytest_configure(config: pytest.Config) -> None:
     import django
@@ -38,11 +35,6 @@ def pytest_configure(config: pytest.Config) -> None:
 
     if not apps.ready:
         django.setup()
-
-
-def unique_name(prefix: str) -> str:
-    """A name no other test of this run, or of a parallel run, uses."""
-    return f"{prefix}-{os.getpid()}-{next(_names)}"
 
 
 @pytest.fixture(scope="session")

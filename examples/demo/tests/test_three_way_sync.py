@@ -17,9 +17,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import unique_name
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from maestro_e2e.support import unique_name
 
 from maestro_core import DefaultPolicy, ItemChange, Operation, SyncProvider
 from maestro_core.testing import make_orchestrator
@@ -173,15 +173,14 @@ def _superseded(change: ItemChange, history: list[ItemChange]) -> bool:
     )
 
 
-STEP = st.one_of(
-    st.tuples(
-        st.just("write"),
-        st.sampled_from(SIDES),
-        st.sampled_from(IDS),
-        st.sampled_from(["upsert", "upsert", "edit", "delete"]),
-    ),
-    st.tuples(st.just("sync"), st.sampled_from(SIDES), st.sampled_from(SIDES)),
+WRITE = st.tuples(
+    st.just("write"),
+    st.sampled_from(SIDES),
+    st.sampled_from(IDS),
+    st.sampled_from(["upsert", "upsert", "edit", "delete"]),
 )
+SYNC = st.tuples(st.just("sync"), st.sampled_from(SIDES), st.sampled_from(SIDES))
+STEP = st.one_of(WRITE, WRITE, SYNC)
 
 
 @settings(
@@ -189,7 +188,7 @@ STEP = st.one_of(
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(steps=st.lists(STEP, min_size=1, max_size=14))
+@given(steps=st.lists(STEP, min_size=6, max_size=16))
 def test_random_writes_and_sessions_then_a_full_round_agree(new_shop, steps):
     shop = new_shop()
     orchestrator = make_orchestrator(list(shop.providers.values()))
