@@ -329,6 +329,9 @@ class MongoDataStore(DataStore):
         with self.client.start_session() as session:
             session.start_transaction()
             txn = Transaction(session=session, writes=self._new_writes())
+            # versions found missing just before this transaction began
+            txn.absent = getattr(self._local, "absent", None) or set()
+            self._local.absent = None
             self._local.txn = txn
             try:
                 result = fn()
@@ -507,6 +510,16 @@ class MongoDataStore(DataStore):
             )
             for document in cursor:
                 found[id_key(document["_id"])] = document
+            if collection == self.versions_name and self.transactional:
+                missing = {key for key in ask if key not in found}
+                if txn is not None:
+                    txn.absent |= missing
+                else:
+                    # a hint for the transaction this thread opens next (the
+                    # engine reads a batch's versions just before applying
+                    # it): if the hint is stale, the insert it leads to fails
+                    # and the transaction runs again
+                    self._local.absent = missing
         return {k: v for k, v in found.items() if v is not None}
 
     def _find(self, collection: str, query: dict[str, Any]) -> list[dict[str, Any]]:
@@ -577,6 +590,7 @@ class MongoDataStore(DataStore):
             )
             for document in cursor:
                 txn.prefetched[id_key(document["_id"])] = document
+            txn.absent |= {k for k, v in txn.prefetched.items() if v is None}
             txn.clock = int(self._state().get("value", 0))
         return txn.clock
 
@@ -625,7 +639,10 @@ class MongoDataStore(DataStore):
     @_in_transaction
     def save_change(self, change: ItemChange) -> None:
         writes = self._writes()
-        writes.replace(self.changes_name, _change_to_document(change))
+        # a change this store has just made is new; a received one may be
+        # held already (applying it again must change nothing)
+        new = self.transactional and getattr(self._local, "making", False)
+        writes.replace(self.changes_name, _change_to_document(change), new=new)
         writes.raise_max(
             self.versions_name,
             STATE_ID,
@@ -643,10 +660,19 @@ class MongoDataStore(DataStore):
 
     @_in_transaction
     def save_item_version(self, version: ItemVersion) -> None:
-        self._writes().replace(
+        writes = self._writes()
+        txn = self._txn()
+        doc_id = _version_id(version.entity_name, version.item_id)
+        new = (
+            self.transactional
+            and txn is not None
+            and id_key(doc_id) in txn.absent
+            and writes.held(self.versions_name, doc_id) is None
+        )
+        writes.replace(
             self.versions_name,
             {
-                "_id": _version_id(version.entity_name, version.item_id),
+                "_id": doc_id,
                 "entity_name": version.entity_name,
                 "item_id": version.item_id,
                 "change_id": version.change_id,
@@ -654,6 +680,7 @@ class MongoDataStore(DataStore):
                 "vector": sorted(version.vector.items()),
                 "heads": list(version.heads),
             },
+            new=new,
         )
 
     def _check_entity(self, entity_name: str, item_id: str) -> None:
@@ -732,6 +759,7 @@ class MongoDataStore(DataStore):
         nested = self._txn() is not None
         if isinstance(entity_name, str) and isinstance(item_id, str):
             self._local.pending = (entity_name, item_id)
+        self._local.making = True
         try:
             return self._again_if_transient(
                 nested,
@@ -742,14 +770,34 @@ class MongoDataStore(DataStore):
         finally:
             self._local.pending = None
             self._local.prepared = None
+            self._local.making = False
 
     def resolve_conflict(self, conflict_id: str, winner_change_id: str) -> ItemChange:
         nested = self._txn() is not None
-        return self._again_if_transient(
-            nested,
-            lambda: super(MongoDataStore, self).resolve_conflict(
-                conflict_id, winner_change_id
-            ),
+        self._local.making = True
+        try:
+            return self._again_if_transient(
+                nested,
+                lambda: super(MongoDataStore, self).resolve_conflict(
+                    conflict_id, winner_change_id
+                ),
+            )
+        finally:
+            self._local.making = False
+
+    def _transient(self, error: BaseException) -> bool:
+        """Whether running the transaction again may succeed.
+
+        Besides write conflicts, an insert of a change or version that
+        another process wrote first: the next attempt reads it.
+        """
+        if _transient(error):
+            return True
+        if not isinstance(error, PyMongoError) or self._txn() is not None:
+            return False
+        text = str(error)
+        return "E11000" in text and (
+            self.versions_name in text or self.changes_name in text
         )
 
     def _again_if_transient(self, nested: bool, fn: Callable[[], T]) -> T:
@@ -757,7 +805,7 @@ class MongoDataStore(DataStore):
             try:
                 return fn()
             except (PyMongoError, BulkWriteError) as error:
-                if nested or attempt == ATTEMPTS or not _transient(error):
+                if nested or attempt == ATTEMPTS or not self._transient(error):
                     raise
                 logger.debug(
                     "%s: write conflict with another process; attempt %d",

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from attrs import define, field
-from pymongo import DeleteMany, DeleteOne, ReplaceOne, UpdateOne
+from pymongo import DeleteMany, DeleteOne, InsertOne, ReplaceOne, UpdateOne
 from pymongo.client_session import ClientSession
 
 from ._codec import id_key
@@ -32,12 +32,12 @@ __all__ = ["Transaction", "Write", "WriteSet", "write_groups"]
 Write = dict[str, Any]
 """One held write, as a BSON-ready document (also what the journal stores).
 
-``{"op": "replace", "coll": name, "doc": {...}}``,
+``{"op": "replace" | "insert", "coll": name, "doc": {...}}``,
 ``{"op": "delete", "coll": name, "id": _id}`` or
 ``{"op": "max", "coll": name, "id": _id, "fields": {path: value}}``.
 """
 
-_REPLACE, _DELETE, _MAX = "replace", "delete", "max"
+_REPLACE, _INSERT, _DELETE, _MAX = "replace", "insert", "delete", "max"
 
 
 @define
@@ -55,9 +55,23 @@ class WriteSet:
     def __len__(self) -> int:
         return len(self.writes)
 
-    def replace(self, collection: str, document: dict[str, Any]) -> None:
+    def replace(
+        self, collection: str, document: dict[str, Any], *, new: bool = False
+    ) -> None:
+        """Hold the write of a whole document.
+
+        *new* says the document cannot exist yet, so a plain insert writes it,
+        which costs the server less than an upsert. A document held for
+        insert and replaced again in the transaction stays an insert. Only
+        for transactions: a journal replays its writes, and an insert does
+        not replay.
+        """
         key = (collection, id_key(document["_id"]))
-        self.writes[key] = {"op": _REPLACE, "coll": collection, "doc": document}
+        held = self.writes.get(key)
+        if held is not None and held["op"] == _INSERT:
+            new = True
+        op = _INSERT if new else _REPLACE
+        self.writes[key] = {"op": op, "coll": collection, "doc": document}
 
     def delete(self, collection: str, doc_id: Any) -> None:
         key = (collection, id_key(doc_id))
@@ -109,6 +123,8 @@ class Transaction:
     clock: int | None = None
     prefetched: dict[Any, dict[str, Any] | None] = field(factory=dict)
     """State and version documents already read, by id key (None: absent)."""
+    absent: set[Any] = field(factory=set)
+    """Id keys of versions known not to exist when the transaction began."""
 
 
 def _operation(write: Write, where: dict[str, str]) -> Any:
@@ -116,6 +132,8 @@ def _operation(write: Write, where: dict[str, str]) -> Any:
     if op == _REPLACE:
         document = write["doc"]
         return ReplaceOne({"_id": document["_id"]}, document, upsert=True, **where)
+    if op == _INSERT:
+        return InsertOne(write["doc"], **where)
     if op == _MAX:
         return UpdateOne(
             {"_id": write["id"]}, {"$max": write["fields"]}, upsert=True, **where

@@ -270,3 +270,43 @@ def test_threads_commit_while_syncs_run_and_nothing_is_lost(
     assert len(set(timestamps)) == len(timestamps) == len(held)
     for client in clients:
         client.close()
+
+
+def test_two_processes_racing_on_the_same_items_both_commit(
+    secantus_uri, new_database_name
+):
+    name = new_database_name()
+    clients = [pymongo.MongoClient(secantus_uri) for _ in range(2)]
+    stores = [create_mongo_store(client=c, database_name=name) for c in clients]
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(2)
+
+    def write(store) -> None:
+        try:
+            barrier.wait()
+            for n in range(20):
+                _commit(
+                    store,
+                    {"id": str(n % 5), "collection_name": "tasks", "n": n},
+                    item_id=str(n % 5),
+                )
+        except BaseException as error:  # reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=write, args=(s,)) for s in stores]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors
+    changes = list(stores[0].select_changes("mongo", 0, 100))
+    assert len(changes) == 40
+    for item_id in map(str, range(5)):
+        history = [c for c in changes if c.item_id == item_id]
+        # each change was made on the one before it: a single line of edits
+        assert [c.parent_id for c in history[1:]] == [c.id for c in history[:-1]]
+        version = stores[1].get_item_version("tasks", item_id)
+        assert version.heads == (history[-1].id,)
+        assert stores[1].get_item("tasks", item_id)["n"] == history[-1].item["n"]
+    for client in clients:
+        client.close()
