@@ -397,6 +397,12 @@ def _story(say: Narrator, stack: contextlib.ExitStack) -> tuple[int, str]:
     say.heading("The next sync detects the conflicts and resolves them by policy")
     say.line(f"Policies from maestro.toml: {_policies(config)}.")
     _maestro(say, "sync", "--config", config_arg)
+    say.line()
+    if firestore is not None:
+        say.line("customers/cus_ada: the back office changed the email, the app the")
+        say.line("  phone; merge_fields keeps each side's change.")
+    say.line("orders/ord_1002: both changed the status; prefer_provider(django)")
+    say.line("  keeps the back office's.")
 
     say.heading("Every store holds the same records")
     final = compare(views, ENTITIES)
@@ -404,6 +410,9 @@ def _story(say: Narrator, stack: contextlib.ExitStack) -> tuple[int, str]:
     say.line()
     say.line("The conflict log, as each store recorded it:")
     _maestro(say, "conflicts", "--config", config_arg)
+    say.line()
+    say.line("Nothing is left waiting in either direction:")
+    _maestro(say, "status", "--config", config_arg)
 
     if not final.agree:
         differing = [f"{e}/{i}" for e, i in final.keys if not final.agreeing((e, i))]

@@ -78,6 +78,10 @@ def test_make_demo_ends_with_three_stores_agreeing(tmp_path):
         assert told in output
     assert output.count("$ maestro sync --config") == 2
     assert "$ maestro conflicts --config" in output
+    status = output.split("$ maestro status --config")[1].splitlines()
+    waiting = status[status.index(next(r for r in status if "WAITING" in r)) + 1 :]
+    pairs = [row.split() for row in waiting if "SUCCEEDED" in row or "never" in row]
+    assert len(pairs) == 6 and all(row[2] == "0" for row in pairs), status
     assert "merge_fields" in output and "prefer_provider" in output
     final = output.split("Every store holds the same records")[1]
     assert "phone=+44 20 7946 0018" in final and "ada@lovelace.example" in final
