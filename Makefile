@@ -35,8 +35,12 @@ test: install
 demo: install
 	$(PY) -m maestro_demo
 
+# `make bench` runs every bench/bench_*.py at full size (median of 3 runs) and
+# writes bench/results.json; `make bench BENCH_ARGS=--quick` is the short one.
+BENCH_ARGS ?=
+
 bench: install
-	$(PY) bench/run.py
+	$(PY) bench/run.py $(BENCH_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -224,8 +224,8 @@ def stores_size(count: int) -> tuple[float, float]:
 
 def measure(quick: bool) -> list[Result]:
     small, large = (10_000, 50_000) if quick else (10_000, 100_000)
-    growth = isolated(sync_growth, small, large, 3 if quick else 5)
-    history = isolated(new_changes_growth, small, large, 5 if quick else 9)
+    growth = isolated(sync_growth, small, large, 2 if quick else 5)
+    history = isolated(new_changes_growth, small, large, 3 if quick else 9)
     commit_small, commit_large = growth["commit_small"], growth["commit_large"]
     sync_small, sync_large = growth["sync_small"], growth["sync_large"]
     baseline = growth["baseline"]

@@ -4,6 +4,9 @@ python bench/run.py            # full sizes, median of 3 runs
 python bench/run.py --quick    # smaller sizes, one run (under two minutes)
 python bench/run.py --only core,django
 
+Full runs write ``bench/results.json`` (the recorded figures), quick runs
+``bench/results-quick.json``; ``--output`` chooses another file.
+
 Each module ``bench/bench_<name>.py`` defines ``measure(quick) -> list[Result]``
 (see ``harness.py``); every module found is run. The table shows each figure,
 its target and whether the median meets it, then what the figure is made of.
@@ -16,7 +19,9 @@ import importlib
 import json
 import os
 import platform
+import subprocess
 import sys
+import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -57,15 +62,64 @@ def _format(result: Result) -> str:
     return f"{line} {verdict:<6} {result.detail}".rstrip()
 
 
+QUICK_BUDGET_SECONDS = 120
+"""What ``--quick`` may take for all modules together."""
+
+
+def _run_module(name: str, quick: bool, runs: int) -> list[Result]:
+    """Run one module *runs* times in this process; the median of each figure."""
+    module = importlib.import_module(name)
+    return median_results([module.measure(quick=quick) for _ in range(runs)])
+
+
+def _run_isolated(name: str, quick: bool, runs: int) -> tuple[list[Result], str]:
+    """Run one module in a child interpreter, so that what it sets up (Django
+    settings, environment variables, servers) cannot reach the next one.
+    Returns its results, or an error message."""
+    with tempfile.TemporaryDirectory() as directory:
+        output = Path(directory) / "results.json"
+        command = [sys.executable, __file__, "--module", name, "--runs", str(runs)]
+        command += ["--output", str(output)] + ["--quick"] * quick
+        completed = subprocess.run(command, check=False)
+        if completed.returncode != 0 or not output.exists():
+            return [], f"exited with status {completed.returncode}"
+        data = json.loads(output.read_text())
+    if data.get("error"):
+        return [], data["error"]
+    return [Result(**r) for r in data["results"]], ""
+
+
+def _module_main(args: argparse.Namespace, runs: int) -> int:
+    """The child's side of :func:`_run_isolated`."""
+    try:
+        results = _run_module(args.module, args.quick, runs)
+        data: dict = {"results": [r.as_dict() for r in results]}
+    except Exception as e:  # a missing server must not hide the other figures
+        traceback.print_exc()
+        data = {"error": "".join(traceback.format_exception_only(e)).strip()}
+    Path(args.output).write_text(json.dumps(data))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--runs", type=int, default=None)
     parser.add_argument("--only", default=None, help="comma-separated: core,django,...")
-    parser.add_argument("--output", default=str(HERE / "results.json"))
+    parser.add_argument(
+        "--output",
+        default=None,
+        help="default: bench/results.json, or bench/results-quick.json with --quick",
+    )
+    parser.add_argument("--module", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     runs = args.runs or (1 if args.quick else 3)
+    if args.module:
+        return _module_main(args, runs)
     only = set(args.only.split(",")) if args.only else None
+    output = args.output or str(
+        HERE / ("results-quick.json" if args.quick else "results.json")
+    )
 
     all_results: dict[str, list[Result]] = {}
     failures: dict[str, str] = {}
@@ -74,15 +128,12 @@ def main(argv: list[str] | None = None) -> int:
     for name in _modules(only):
         print(f"running {name} ({runs} run{'s' * (runs > 1)})...", file=sys.stderr)
         module_started = time.perf_counter()
-        try:
-            module = importlib.import_module(name)
-            all_results[name] = median_results(
-                [module.measure(quick=args.quick) for _ in range(runs)]
-            )
-        except Exception as e:  # a missing server must not hide the other figures
-            failures[name] = "".join(traceback.format_exception_only(e)).strip()
-            print(f"  {name} failed: {failures[name]}", file=sys.stderr)
-            traceback.print_exc()
+        results, error = _run_isolated(name, args.quick, runs)
+        if error:
+            failures[name] = error
+            print(f"  {name} failed: {error}", file=sys.stderr)
+        else:
+            all_results[name] = results
         seconds[name] = round(time.perf_counter() - module_started, 1)
         print(f"  {name}: {seconds[name]:.0f} s", file=sys.stderr)
 
@@ -96,6 +147,13 @@ def main(argv: list[str] | None = None) -> int:
     missed = [r.name for rs in all_results.values() for r in rs if r.ok is False]
     elapsed = time.perf_counter() - started
     print(f"\n{len(missed)} target(s) missed; {elapsed:.0f} s", file=sys.stderr)
+    if args.quick and only is None and elapsed > QUICK_BUDGET_SECONDS:
+        slowest = ", ".join(f"{n} {s:.0f} s" for n, s in seconds.items())
+        print(
+            f"--quick took {elapsed:.0f} s, over its budget of "
+            f"{QUICK_BUDGET_SECONDS} s ({slowest})",
+            file=sys.stderr,
+        )
 
     report = {
         "machine": _machine(),
@@ -106,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         "results": {n: [r.as_dict() for r in rs] for n, rs in all_results.items()},
         "failures": failures,
     }
-    Path(args.output).write_text(json.dumps(report, indent=2) + "\n")
+    Path(output).write_text(json.dumps(report, indent=2) + "\n")
     return 1 if failures else 0
 
 
