@@ -30,7 +30,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
-from maestro_core import DataStore, Operation, SyncProvider, decode_item
+from maestro_core import Operation, SyncProvider, decode_item
 
 from . import services
 from .report import Narrator, StoreView, compare
@@ -125,12 +125,12 @@ def _open_firestore(
     from google.cloud import firestore
     from maestro_firestore import create_firestore_provider
 
-    os.environ.update(emulator.environ())
-    os.environ["GOOGLE_CLOUD_PROJECT"] = project
     provider = create_firestore_provider(
         project=project, emulator_host=emulator.address
     )
-    phone = firestore.Client(project=project)
+    # What a mobile app's SDK does, with a plain client pointed at the emulator.
+    with _environment(FIRESTORE_EMULATOR_HOST=emulator.address):
+        phone = firestore.Client(project=project)
     stack.callback(phone.close)
     stack.callback(provider.store.client.close)
 
@@ -141,16 +141,32 @@ def _open_firestore(
 
 
 @contextlib.contextmanager
-def _capturing(store: DataStore, expected: int) -> Iterator[None]:
+def _environment(**values: str) -> Iterator[None]:
+    """Set environment variables for the block, then restore them."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@contextlib.contextmanager
+def _capturing(provider: SyncProvider, expected: int) -> Iterator[None]:
     """Listen to the mobile app's collections while the block writes.
 
     The listener records each write the app makes as a change; on leaving
     the block, wait until *expected* writes have been captured, then stop
     listening (so the listener's view never lags behind a sync).
     """
-    from maestro_firestore import CaptureListener
+    from maestro_firestore import CaptureListener, FirestoreDataStore
 
-    listener = CaptureListener(store, ENTITIES)  # type: ignore[arg-type]
+    assert isinstance(provider.store, FirestoreDataStore)
+    listener = CaptureListener(provider.store, ENTITIES)
     listener.start()
     try:
         if not listener.wait_for_snapshots(len(ENTITIES), CAPTURE_TIMEOUT_SECONDS):
@@ -198,6 +214,15 @@ def _shown(path: Path) -> str:
     return str(path)
 
 
+def _command_environment() -> dict[str, str]:
+    """This process's environment, less what would point Firestore elsewhere.
+
+    The command finds every store through the configuration file alone.
+    """
+    unset = {"FIRESTORE_EMULATOR_HOST", "GOOGLE_CLOUD_PROJECT", "MAESTRO_CONFIG"}
+    return {k: v for k, v in os.environ.items() if k not in unset}
+
+
 def _maestro(say: Narrator, *args: str) -> str:
     """Run ``maestro ARGS`` in a process of its own and show its output."""
     command = [*_maestro_command(), *args]
@@ -206,6 +231,7 @@ def _maestro(say: Narrator, *args: str) -> str:
         done = subprocess.run(
             command,
             cwd=services.CONFIG_TEMPLATE.parent,
+            env=_command_environment(),
             capture_output=True,
             text=True,
             timeout=COMMAND_TIMEOUT_SECONDS,
@@ -286,7 +312,7 @@ def _create_records(
     provider, phone = firestore
     say.line("The mobile app writes a document with a plain Firestore client;")
     say.line("Maestro's listener captures it:")
-    with _capturing(provider.store, expected=1):
+    with _capturing(provider, expected=1):
         phone.collection("customers").document("cus_margaret").set(
             {
                 "name": "Margaret Hamilton",
@@ -311,7 +337,7 @@ def _edit_on_two_sides(
     say.line("The back office changes Ada's email (Django ORM).")
     if firestore is not None:
         provider, phone = firestore
-        with _capturing(provider.store, expected=1):
+        with _capturing(provider, expected=1):
             phone.collection("customers").document("cus_ada").update(
                 {"phone": "+44 20 7946 0018"}
             )
