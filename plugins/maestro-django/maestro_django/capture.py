@@ -35,7 +35,7 @@ from maestro_core import Operation
 
 from .conf import SyncedModel, get_settings, synced_model, synced_models
 from .serializer import item_from_instance
-from .store import DjangoDataStore, is_applying
+from .store import DjangoDataStore, is_applying, joining_transactions
 
 __all__ = [
     "RequestScope",
@@ -141,13 +141,14 @@ def _record(
     synced: SyncedModel, operation: Operation, item: dict[str, Any], using: str
 ) -> None:
     store = local_store()
-    store.commit_item_change(
-        operation,
-        synced.entity_name,
-        str(item["id"]),
-        item,
-        execute_operation=False,
-    )
+    with joining_transactions():
+        store.commit_item_change(
+            operation,
+            synced.entity_name,
+            str(item["id"]),
+            item,
+            execute_operation=False,
+        )
     _schedule(using)
 
 

@@ -5,8 +5,10 @@ One database is one provider. Items and vectors are stored as JSON text
 the engine selects on are indexed for those selections:
 
 * ``Change (origin, timestamp)`` is unique and serves ``select_changes``;
-* ``Knowledge`` keeps the newest timestamp per origin, so reading knowledge
-  costs one row per origin, whatever the history;
+* ``Knowledge`` keeps the newest timestamp held from each other origin, so
+  reading knowledge costs one row per origin, whatever the history; the
+  provider's own entry is the largest timestamp of its changes, one lookup
+  in the ``(origin, timestamp)`` index;
 * ``ItemVersion (entity_name, item_id)`` is unique and serves bulk lookups.
 """
 

@@ -5,6 +5,11 @@ locked for the rest of the transaction before a timestamp is issued
 (``SELECT ... FOR UPDATE`` where the database has it; on SQLite a no-op
 ``UPDATE`` takes the database's write lock), so timestamps follow commit
 order and a sync never passes over a change that commits late.
+
+Within :meth:`DjangoDataStore.run_in_transaction`, change rows, item
+versions and knowledge are buffered and written in bulk just before the
+transaction ends (or before anything reads them back), so applying a batch
+costs a few statements beyond the user's own rows.
 """
 
 from __future__ import annotations
@@ -12,13 +17,15 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import datetime as dt
+import functools
 import json
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db import connections, models, transaction
-from django.db.models import F
+from django.db.models import F, Max
 from django.utils import timezone
 
 from maestro_core import (
@@ -34,7 +41,7 @@ from maestro_core import (
     WallClock,
     encode_item,
 )
-from maestro_core.clock import next_timestamp
+from maestro_core.clock import datetime_to_micros, next_timestamp
 
 from .conf import get_settings, model_for_entity
 from .exceptions import MissingParentError, UnwritableValueError
@@ -53,7 +60,12 @@ from .serializer import (
     remote_values,
 )
 
-__all__ = ["DjangoDataStore", "applying_remote_changes", "is_applying"]
+__all__ = [
+    "DjangoDataStore",
+    "applying_remote_changes",
+    "is_applying",
+    "joining_transactions",
+]
 
 T = TypeVar("T")
 ItemKey = tuple[str, str]
@@ -63,6 +75,37 @@ CHUNK = 500
 _applying: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "maestro_applying", default=False
 )
+_joining: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "maestro_joining", default=False
+)
+
+
+@contextlib.contextmanager
+def joining_transactions() -> Iterator[None]:
+    """Within this block, the store joins an open transaction without a savepoint.
+
+    For recording a change inside the user's own write: a failure then fails
+    that write, as a failing ``INSERT`` would, and the savepoint's two
+    round trips are saved.
+    """
+    token = _joining.set(True)
+    try:
+        yield
+    finally:
+        _joining.reset(token)
+
+
+class _Pending(threading.local):
+    """What one thread's open transaction has written but not yet sent."""
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.changes: dict[str, ItemChange] = {}
+        self.versions: dict[ItemKey, ItemVersion] = {}
+
+    def clear(self) -> None:
+        self.changes.clear()
+        self.versions.clear()
 
 
 @contextlib.contextmanager
@@ -82,6 +125,13 @@ def applying_remote_changes() -> Iterator[None]:
 def is_applying() -> bool:
     """Whether the current thread is writing remote changes."""
     return _applying.get()
+
+
+@functools.cache
+def _sqlite_version() -> tuple[int, ...]:
+    import sqlite3
+
+    return sqlite3.sqlite_version_info
 
 
 def _dumps(value: Any) -> str:
@@ -146,6 +196,7 @@ class DjangoDataStore(DataStore):
         config = get_settings()
         super().__init__(provider_id or config["PROVIDER_ID"], wall_clock=wall_clock)
         self.using: str = using or config["DATABASE"]
+        self._pending = _Pending()
 
     def __repr__(self) -> str:
         return (
@@ -155,8 +206,54 @@ class DjangoDataStore(DataStore):
     # -- transactions and the clock -------------------------------------------
 
     def run_in_transaction(self, fn: Callable[[], T]) -> T:
-        with transaction.atomic(using=self.using):
-            return fn()
+        pending = self._pending
+        connection = connections[self.using]
+        savepoint = not (_joining.get() and connection.in_atomic_block)
+        # what an enclosing level buffered is sent first, so that a rollback
+        # to this level's savepoint discards exactly this level's writes
+        self.flush()
+        with transaction.atomic(using=self.using, savepoint=savepoint):
+            pending.depth += 1
+            try:
+                result = fn()
+                self.flush()
+            except BaseException:
+                pending.clear()
+                raise
+            finally:
+                pending.depth -= 1
+        return result
+
+    def flush(self) -> None:
+        """Send the buffered change rows, versions and knowledge."""
+        pending = self._pending
+        if pending.changes:
+            changes = list(pending.changes.values())
+            pending.changes.clear()
+            self._save_changes(changes)
+        if pending.versions:
+            versions = list(pending.versions.values())
+            pending.versions.clear()
+            self._save_versions(versions)
+
+    def issue_timestamp(self) -> int:
+        """Lock, advance and read the clock in one statement where possible."""
+        connection = connections[self.using]
+        if connection.vendor not in ("postgresql", "sqlite") or (
+            connection.vendor == "sqlite" and _sqlite_version() < (3, 35)
+        ):
+            return super().issue_timestamp()
+        wall = datetime_to_micros(self.wall_clock())
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE maestro_clock SET value = CASE WHEN value < %s THEN %s "
+                "ELSE value + 1 END WHERE id = 1 RETURNING value",
+                [wall, wall],
+            )
+            row = cursor.fetchone()
+        if row is None:  # the first timestamp: the row is created
+            return super().issue_timestamp()
+        return int(row[0])
 
     def read_clock_for_update(self) -> int:
         clocks = Clock.objects.using(self.using).filter(pk=1)
@@ -182,12 +279,25 @@ class DjangoDataStore(DataStore):
     # -- knowledge and changes ------------------------------------------------
 
     def get_knowledge(self) -> VectorClock:
+        """Knowledge rows for other origins; this provider's own entry is read
+        from the change log (one index lookup), so a local change writes no
+        knowledge row."""
+        self.flush()
         rows = Knowledge.objects.using(self.using).values_list("origin", "timestamp")
-        return VectorClock(dict(rows))
+        knowledge = dict(rows)
+        own = (
+            Change.objects.using(self.using)
+            .filter(origin=self.provider_id)
+            .aggregate(newest=Max("timestamp"))["newest"]
+        )
+        if own is not None:
+            knowledge[self.provider_id] = max(own, knowledge.get(self.provider_id, 0))
+        return VectorClock(knowledge)
 
     def select_changes(
         self, origin: str, after: int, limit: int
     ) -> Sequence[ItemChange]:
+        self.flush()
         rows = (
             Change.objects.using(self.using)
             .filter(origin=origin, timestamp__gt=after)
@@ -197,6 +307,7 @@ class DjangoDataStore(DataStore):
         return [_change_from_row(row) for row in rows]
 
     def count_changes(self, origin: str, after: int) -> int:
+        self.flush()
         return (
             Change.objects.using(self.using)
             .filter(origin=origin, timestamp__gt=after)
@@ -204,6 +315,7 @@ class DjangoDataStore(DataStore):
         )
 
     def get_changes(self, change_ids: Iterable[str]) -> dict[str, ItemChange]:
+        self.flush()
         ids = list(dict.fromkeys(change_ids))
         found: dict[str, ItemChange] = {}
         for chunk in _chunks(ids):
@@ -218,7 +330,10 @@ class DjangoDataStore(DataStore):
         return found
 
     def save_change(self, change: ItemChange) -> None:
-        self._save_changes([change])
+        if self._pending.depth:
+            self._pending.changes.setdefault(change.id, change)
+        else:
+            self._save_changes([change])
 
     def record_local_changes(
         self, entries: Sequence[tuple[Operation, str, str, Mapping[str, Any]]]
@@ -295,6 +410,7 @@ class DjangoDataStore(DataStore):
         newest: dict[str, int] = {}
         for change in changes:
             newest[change.origin] = max(newest.get(change.origin, 0), change.timestamp)
+        newest.pop(self.provider_id, None)  # read from the change log
         for origin, timestamp in newest.items():
             self._move_knowledge(origin, timestamp)
 
@@ -312,6 +428,7 @@ class DjangoDataStore(DataStore):
     # -- item versions ------------------------------------------------------
 
     def get_item_versions(self, keys: Iterable[ItemKey]) -> dict[ItemKey, ItemVersion]:
+        self.flush()
         by_entity: dict[str, list[str]] = {}
         for entity_name, item_id in set(keys):
             by_entity.setdefault(entity_name, []).append(item_id)
@@ -352,7 +469,10 @@ class DjangoDataStore(DataStore):
         )
 
     def save_item_version(self, version: ItemVersion) -> None:
-        self._save_versions([version])
+        if self._pending.depth:
+            self._pending.versions[version.key] = version
+        else:
+            self._save_versions([version])
 
     def _save_versions(self, versions: Sequence[ItemVersion]) -> None:
         for chunk in _chunks(versions):
