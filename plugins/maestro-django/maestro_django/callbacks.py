@@ -36,14 +36,16 @@ def _other_provider(spec: Any) -> SyncProvider:
         provider = import_string(spec)()
     elif isinstance(spec, dict) and isinstance(spec.get("backend"), str):
         factory = get_backend(spec["backend"]).provider_factory
-        provider = factory(**spec.get("options", {}))
+        provider = factory(
+            provider_id=spec.get("id", spec["backend"]), **spec.get("options", {})
+        )
     elif callable(spec):
         provider = spec()
     else:
         raise ConfigurationError(
             f"SYNC_PROVIDERS entry {spec!r} is not valid; expected the import path "
             "of a function returning a SyncProvider, or {'backend': name, "
-            "'options': {...}}"
+            "'id': provider id, 'options': {...}}"
         )
     if not isinstance(provider, SyncProvider):
         raise ConfigurationError(

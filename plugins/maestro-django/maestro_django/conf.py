@@ -45,8 +45,9 @@ DEFAULTS: dict[str, Any] = {
     # Conflict policy for entities whose model entry names none.
     "DEFAULT_CONFLICT_POLICY": "default",
     # For the ready-made callback: the other providers, each the import path
-    # of a function returning a SyncProvider, or {"backend": name,
-    # "options": {...}} for a registered backend.
+    # of a function returning a SyncProvider, or {"backend": name, "id":
+    # provider id (default: the backend's name), "options": {...}} for a
+    # registered backend.
     "SYNC_PROVIDERS": [],
     # For the ready-made callback and maestro_sync: the time limit of a run.
     "SYNC_MAXIMUM_DURATION_SECONDS": 600,

@@ -258,3 +258,15 @@ def test_resolving_twice_is_refused(waiting_conflict):
         call_command(
             "maestro_conflicts", "resolve", waiting_conflict.id, "--winner", "remote"
         )
+
+
+def test_maestro_sync_builds_registered_backends_from_settings(settings):
+    settings.MAESTRO = {
+        **settings.MAESTRO,
+        "SYNC_PROVIDERS": [{"backend": "memory", "id": "phone"}],
+    }
+    Author.objects.create(name="to the phone")
+
+    out = run("maestro_sync")
+
+    assert "django -> phone: succeeded, sent 1, applied 1" in out
