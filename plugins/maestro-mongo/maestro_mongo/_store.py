@@ -127,6 +127,13 @@ def _in_transaction(method: Callable[..., None]) -> Callable[..., None]:
     return write
 
 
+def _operation(value: object) -> Operation | None:
+    try:
+        return Operation.coerce(value)
+    except (ValueError, TypeError):
+        return None  # refused by the core, with its message
+
+
 def _version_id(entity_name: str, item_id: str) -> str:
     return json.dumps([entity_name, item_id], separators=(",", ":"))
 
@@ -261,6 +268,8 @@ class MongoDataStore(DataStore):
         self._mutex = threading.RLock()
         self._local = threading.local()
         self._lease_owner = f"{provider_id}:{uuid.uuid4()}"
+        self._known_clock: int | None = None
+        """The clock as this store's last transaction left it (transactions)."""
         self.ensure_indexes()
         if not self.transactional:
             self.run_in_transaction(lambda: None)  # completes a crashed journal
@@ -338,6 +347,7 @@ class MongoDataStore(DataStore):
                 self._send(txn.writes.ordered(), session)
             except BaseException:
                 self._local.txn = None
+                self._known_clock = None
                 if session.in_transaction:
                     try:
                         session.abort_transaction()
@@ -345,6 +355,7 @@ class MongoDataStore(DataStore):
                         logger.debug("abort failed", exc_info=True)
                 raise
             self._local.txn = None
+            self._known_clock = None
             for attempt in range(ATTEMPTS):
                 try:
                     session.commit_transaction()
@@ -355,6 +366,7 @@ class MongoDataStore(DataStore):
                     ):
                         continue
                     raise
+            self._known_clock = txn.clock
             return result
 
     def _send(self, writes: list[Write], session: Any = None) -> None:
@@ -574,31 +586,55 @@ class MongoDataStore(DataStore):
                 f"provider {self.provider_id!r} read its clock for update outside "
                 "a transaction; expected a call inside run_in_transaction"
             )
-        if txn.clock is None:
-            # Snapshot isolation does the locking: of two transactions that
-            # read the clock and then write it, the second to write fails with
-            # a write conflict (and runs again), so timestamps follow commits.
-            # The version of the item being committed comes in the same query.
-            ids: list[Any] = [STATE_ID]
-            pending = getattr(self._local, "pending", None)
-            if pending is not None:
-                ids.append(_version_id(*pending))
-            for doc_id in ids:
-                txn.prefetched[id_key(doc_id)] = None
-            cursor = self.collection(self.versions_name).find(
-                {"_id": {"$in": ids}}, session=txn.session
-            )
-            for document in cursor:
-                txn.prefetched[id_key(document["_id"])] = document
-            txn.absent |= {k for k, v in txn.prefetched.items() if v is None}
-            txn.clock = int(self._state().get("value", 0))
+        if txn.clock is not None:
+            return txn.clock
+        pending = getattr(self._local, "pending", None)
+        known = self._known_clock
+        if (
+            known is not None
+            and pending is not None
+            and pending[2] is Operation.INSERT
+            and not getattr(self._local, "read_first", False)
+        ):
+            # Inserting a new item: take the clock as this process last left
+            # it, and the item as having no version yet, without a read. The
+            # state write then applies only to that clock value and the
+            # version is inserted, so if either guess is wrong (another
+            # process moved the clock, the item was inserted before), the
+            # transaction fails and runs again with reads.
+            txn.clock = txn.expected_clock = known
+            version = id_key(_version_id(*pending[:2]))
+            txn.prefetched[version] = None
+            txn.absent.add(version)
+            return known
+        # Snapshot isolation does the locking: of two transactions that read
+        # the clock and then write it, the second to write fails with a write
+        # conflict (and runs again), so timestamps follow commits. The
+        # version of the item being committed comes in the same query.
+        ids: list[Any] = [STATE_ID]
+        if pending is not None:
+            ids.append(_version_id(*pending[:2]))
+        for doc_id in ids:
+            txn.prefetched[id_key(doc_id)] = None
+        cursor = self.collection(self.versions_name).find(
+            {"_id": {"$in": ids}}, session=txn.session
+        )
+        for document in cursor:
+            txn.prefetched[id_key(document["_id"])] = document
+        txn.absent |= {k for k, v in txn.prefetched.items() if v is None}
+        txn.clock = int(self._state().get("value", 0))
         return txn.clock
 
     def write_clock(self, value: int) -> None:
         txn = self._txn()
+        expect = None
         if txn is not None:
             txn.clock = value
-        self._writes().raise_max(self.versions_name, STATE_ID, "value", value)
+            if txn.expected_clock is not None:
+                expect = {"value": txn.expected_clock}
+        self._writes().raise_max(
+            self.versions_name, STATE_ID, "value", value, expect=expect
+        )
 
     # -- knowledge and changes ------------------------------------------------
 
@@ -758,7 +794,7 @@ class MongoDataStore(DataStore):
             )
         nested = self._txn() is not None
         if isinstance(entity_name, str) and isinstance(item_id, str):
-            self._local.pending = (entity_name, item_id)
+            self._local.pending = (entity_name, item_id, _operation(operation))
         self._local.making = True
         try:
             return self._again_if_transient(
@@ -771,6 +807,7 @@ class MongoDataStore(DataStore):
             self._local.pending = None
             self._local.prepared = None
             self._local.making = False
+            self._local.read_first = False
 
     def resolve_conflict(self, conflict_id: str, winner_change_id: str) -> ItemChange:
         nested = self._txn() is not None
@@ -812,6 +849,7 @@ class MongoDataStore(DataStore):
                     self.provider_id,
                     attempt + 1,
                 )
+                self._local.read_first = True
                 time.sleep(random.uniform(0, min(0.1, 0.001 * 2**attempt)))
         raise AssertionError("unreachable")  # pragma: no cover
 

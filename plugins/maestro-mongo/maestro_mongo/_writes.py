@@ -77,8 +77,21 @@ class WriteSet:
         key = (collection, id_key(doc_id))
         self.writes[key] = {"op": _DELETE, "coll": collection, "id": doc_id}
 
-    def raise_max(self, collection: str, doc_id: Any, path: str, value: int) -> None:
-        """Hold ``$max`` of *value* on field *path* of one document."""
+    def raise_max(
+        self,
+        collection: str,
+        doc_id: Any,
+        path: str,
+        value: int,
+        *,
+        expect: dict[str, Any] | None = None,
+    ) -> None:
+        """Hold ``$max`` of *value* on field *path* of one document.
+
+        With *expect*, the write applies only while those fields still hold
+        those values; otherwise it fails (as a duplicate ``_id``) and so does
+        the transaction.
+        """
         key = (collection, id_key(doc_id))
         held = self.writes.get(key)
         if held is None:
@@ -88,6 +101,8 @@ class WriteSet:
                 "id": doc_id,
                 "fields": {},
             }
+        if expect:
+            held["expect"] = expect
         if held["op"] != _MAX:
             raise ValueError(
                 f"document {doc_id!r} of {collection!r} was replaced or deleted in "
@@ -121,6 +136,8 @@ class Transaction:
     session: ClientSession | None
     writes: WriteSet
     clock: int | None = None
+    expected_clock: int | None = None
+    """The clock value the state write is conditional on, when not read."""
     prefetched: dict[Any, dict[str, Any] | None] = field(factory=dict)
     """State and version documents already read, by id key (None: absent)."""
     absent: set[Any] = field(factory=set)
@@ -135,9 +152,8 @@ def _operation(write: Write, where: dict[str, str]) -> Any:
     if op == _INSERT:
         return InsertOne(write["doc"], **where)
     if op == _MAX:
-        return UpdateOne(
-            {"_id": write["id"]}, {"$max": write["fields"]}, upsert=True, **where
-        )
+        where_ = {"_id": write["id"], **write.get("expect", {})}
+        return UpdateOne(where_, {"$max": write["fields"]}, upsert=True, **where)
     raise ValueError(
         f"write {write!r} has op {op!r}; expected 'replace', 'delete' or 'max'"
     )

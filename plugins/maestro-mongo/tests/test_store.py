@@ -310,3 +310,23 @@ def test_two_processes_racing_on_the_same_items_both_commit(
         assert stores[1].get_item("tasks", item_id)["n"] == history[-1].item["n"]
     for client in clients:
         client.close()
+
+
+def test_inserts_made_on_stale_knowledge_run_again(secantus_uri, new_database_name):
+    """A store inserts without reading first; when another process moved the
+    clock, or the item already has a version, the insert is made again."""
+    name = new_database_name()
+    clients = [pymongo.MongoClient(secantus_uri) for _ in range(2)]
+    first, second = (create_mongo_store(client=c, database_name=name) for c in clients)
+    a = _commit(first, {"id": "a", "collection_name": "tasks"}, item_id="a")
+    b = _commit(second, {"id": "b", "collection_name": "tasks"}, item_id="b")
+    # first's clock is behind second's now
+    c = _commit(first, {"id": "c", "collection_name": "tasks"}, item_id="c")
+    assert a.timestamp < b.timestamp < c.timestamp
+    # an insert of an item that has a version is made on that version
+    again = _commit(first, {"id": "b", "collection_name": "tasks", "n": 1}, item_id="b")
+    assert again.parent_id == b.id and again.vector.get("mongo") == again.timestamp
+    assert first.get_item_version("tasks", "b").heads == (again.id,)
+    assert second.get_item("tasks", "b") == {"id": "b", "n": 1}
+    for client in clients:
+        client.close()

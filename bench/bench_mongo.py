@@ -1,0 +1,340 @@
+"""MongoDB backend on SecantusDB: commit cost against plain inserts, sync rates
+both ways, applying remote changes against ``insert_many``, and growth with
+the history held.
+
+Run alone (``python bench/bench_mongo.py [--quick]``) to print the figures,
+or through ``run.py``. Starts a SecantusDB server process (in memory, replica
+set mode, so every Maestro write commits in a MongoDB transaction), as a real
+``mongod`` runs beside its clients, and stops it at the end. Times are
+wall-clock: the server's work counts.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from harness import Result, at_least, at_most, info, stopwatch
+
+from maestro_core import ItemChange, Operation, create_memory_provider
+from maestro_core.testing import make_orchestrator
+
+ENTITY = "bench_items"
+BATCH = 50
+
+
+def _fields(n: int) -> dict:
+    return {"name": f"item {n}", "count": n, "score": n * 0.5, "tags": ["a", "b"]}
+
+
+def _commit_against_insert(client, count: int) -> tuple[float, float, float]:
+    """Seconds for *count* ``commit_item_change`` and for as many ``insert_one``
+    of the same documents; alternating rounds, so both see the same load."""
+    from maestro_mongo import create_mongo_store, item_to_document
+
+    store = create_mongo_store(client=client, database_name=_name("commit"))
+    plain = store.collection("plain_inserts")
+    rounds = 4
+    per_round = count // rounds
+    commit_seconds = insert_seconds = 0.0
+    for r in range(rounds):
+        ids = [f"{r}-{n}" for n in range(per_round)]
+        documents = [
+            item_to_document({"id": i, **_fields(n)}) for n, i in enumerate(ids)
+        ]
+        with stopwatch() as elapsed:
+            for document in documents:
+                plain.insert_one(document)
+        insert_seconds += elapsed()
+        with stopwatch() as elapsed:
+            for n, item_id in enumerate(ids):
+                store.commit_item_change(
+                    operation=Operation.INSERT,
+                    entity_name=ENTITY,
+                    item_id=item_id,
+                    item={"id": item_id, "collection_name": ENTITY, **_fields(n)},
+                )
+        commit_seconds += elapsed()
+    return commit_seconds, insert_seconds, rounds * per_round
+
+
+def _name(what: str) -> str:
+    return f"bench_{what}_{uuid.uuid4().hex[:8]}"
+
+
+def _memory_history(count: int, provider_id: str = "memory"):
+    """A memory provider with *count* changes: 70% inserts, 20% updates,
+    10% deletes."""
+    memory = create_memory_provider(provider_id, max_changes_per_session=BATCH)
+    store = memory.store
+    inserts = count * 7 // 10
+    updates = count * 2 // 10
+    for n in range(inserts):
+        store.commit_item_change("INSERT", ENTITY, str(n), {"id": str(n), **_fields(n)})
+    for n in range(updates):
+        store.commit_item_change(
+            "UPDATE", ENTITY, str(n), {"id": str(n), **_fields(-n)}
+        )
+    for n in range(inserts - (count - inserts - updates), inserts):
+        store.commit_item_change("DELETE", ENTITY, str(n), {"id": str(n)})
+    return memory
+
+
+def _sync_rates(client, count: int) -> tuple[float, float, int]:
+    """Changes per second from memory into MongoDB, then out to a new memory."""
+    from maestro_mongo import create_mongo_provider
+
+    mongo = create_mongo_provider(
+        client=client, database_name=_name("sync"), max_changes_per_session=BATCH
+    )
+    memory = _memory_history(count)
+    with stopwatch() as elapsed:
+        into = make_orchestrator([memory, mongo]).synchronize_providers(
+            "memory", "mongo"
+        )
+    into_rate = into.applied / elapsed()
+    receiver = create_memory_provider("receiver")
+    with stopwatch() as elapsed:
+        out = make_orchestrator([mongo, receiver]).synchronize_providers(
+            "mongo", "receiver"
+        )
+    return into_rate, out.applied / elapsed(), into.applied
+
+
+def _apply_against_insert_many(client, count: int) -> tuple[float, float, int]:
+    """Seconds to apply *count* remote inserts in batches of BATCH, and to
+    ``insert_many`` the same documents in batches of the same size."""
+    from maestro_mongo import create_mongo_provider, item_to_document
+
+    mongo = create_mongo_provider(
+        client=client, database_name=_name("apply"), max_changes_per_session=BATCH
+    )
+    memory = create_memory_provider("memory", max_changes_per_session=BATCH)
+    for n in range(count):
+        memory.store.commit_item_change(
+            "INSERT", ENTITY, str(n), {"id": str(n), **_fields(n)}
+        )
+    documents = [
+        item_to_document(memory.store.get_item(ENTITY, str(n))) for n in range(count)
+    ]
+    plain = mongo.store.collection("plain_batches")
+    with stopwatch() as elapsed:
+        for start in range(0, count, BATCH):
+            plain.insert_many(documents[start : start + BATCH])
+    insert_seconds = elapsed()
+    with stopwatch() as elapsed:
+        session = make_orchestrator([memory, mongo]).synchronize_providers(
+            "memory", "mongo"
+        )
+    assert session.applied == count, session
+    return elapsed(), insert_seconds, count
+
+
+def _load_history(store, count: int, origin: str) -> ItemChange | None:
+    """Put *count* changes of *origin* (with items and versions) straight into
+    the store's collections, as a long-running provider would hold them."""
+    from maestro_mongo import item_to_document
+    from maestro_mongo._store import STATE_ID, _change_to_document, _field, _version_id
+
+    last = None
+    base = 1_600_000_000_000_000
+    for start in range(0, count, 5_000):
+        changes, versions, items = [], [], []
+        for n in range(start, min(count, start + 5_000)):
+            item_id = f"h{n}"
+            item = {"id": item_id, **_fields(n)}
+            last = ItemChange(
+                id=uuid.uuid4().hex,
+                operation=Operation.INSERT,
+                entity_name=ENTITY,
+                item_id=item_id,
+                item=item,
+                origin=origin,
+                timestamp=base + n,
+                vector={origin: base + n},
+            )
+            changes.append(_change_to_document(last))
+            items.append(item_to_document(item))
+            versions.append(
+                {
+                    "_id": _version_id(ENTITY, item_id),
+                    "entity_name": ENTITY,
+                    "item_id": item_id,
+                    "change_id": last.id,
+                    "operation": "INSERT",
+                    "vector": [[origin, base + n]],
+                    "heads": [last.id],
+                }
+            )
+        store.collection(store.changes_name).insert_many(changes)
+        store.collection(store.versions_name).insert_many(versions)
+        store.collection(ENTITY).insert_many(items)
+    if last is not None:
+        store.collection(store.versions_name).update_one(
+            {"_id": STATE_ID},
+            {
+                "$max": {
+                    "value": last.timestamp,
+                    f"knowledge.{_field(origin)}": last.timestamp,
+                }
+            },
+            upsert=True,
+        )
+    return last
+
+
+def _new_changes_with_history(client, history: int, new: int) -> tuple[float, float]:
+    """Seconds to sync *new* changes into MongoDB, and out of it, while it
+    holds *history* changes."""
+    from maestro_mongo import create_mongo_provider
+
+    # into MongoDB: the history is another provider's; the new changes are
+    # inserts of new items
+    mongo = create_mongo_provider(
+        client=client, database_name=_name("grow_in"), max_changes_per_session=BATCH
+    )
+    _load_history(mongo.store, history, "old")
+    memory = create_memory_provider("memory", max_changes_per_session=BATCH)
+    for n in range(new):
+        item_id = f"new{n}"
+        memory.store.commit_item_change(
+            "INSERT", ENTITY, item_id, {"id": item_id, **_fields(-n)}
+        )
+    with stopwatch() as elapsed:
+        into = make_orchestrator([memory, mongo]).synchronize_providers(
+            "memory", "mongo"
+        )
+    assert into.applied == new, into
+    into_seconds = elapsed()
+
+    # out of MongoDB: its own history, of which the receiver holds the newest
+    # change (and so knows the rest), then the new local changes
+    mongo = create_mongo_provider(
+        client=client, database_name=_name("grow_out"), max_changes_per_session=BATCH
+    )
+    last = _load_history(mongo.store, history, "mongo")
+    store = mongo.store
+    for n in range(new):
+        item_id = f"h{n * (history // new)}"
+        store.commit_item_change(
+            "UPDATE", ENTITY, item_id, {"id": item_id, "collection_name": ENTITY}
+        )
+    receiver = create_memory_provider("receiver")
+    receiver.store.run_in_transaction(lambda: receiver.store.save_change(last))
+    with stopwatch() as elapsed:
+        out = make_orchestrator([mongo, receiver]).synchronize_providers(
+            "mongo", "receiver"
+        )
+    assert out.sent == new, out
+    return into_seconds, elapsed()
+
+
+@contextmanager
+def _secantus_server() -> Iterator[str]:
+    """A SecantusDB server in a process of its own; yields its URI."""
+    import pymongo
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "secantus",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--storage-path",
+            ":memory:",
+            "--log-level",
+            "WARNING",
+        ]
+    )
+    uri = f"mongodb://127.0.0.1:{port}/"
+    try:
+        with pymongo.MongoClient(uri, serverSelectionTimeoutMS=30_000) as client:
+            client.admin.command("ping")
+        yield uri
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def measure(quick: bool) -> list[Result]:
+    import pymongo
+
+    commits = 400 if quick else 2_000
+    synced = 2_000 if quick else 10_000
+    applied = 1_000 if quick else 5_000
+    small, large = (5_000, 50_000) if quick else (10_000, 100_000)
+    new = 500 if quick else 1_000
+
+    with _secantus_server() as uri, pymongo.MongoClient(uri) as client:
+        commit_s, insert_s, committed = _commit_against_insert(client, commits)
+        into_rate, out_rate, moved = _sync_rates(client, synced)
+        apply_s, insert_many_s, batched = _apply_against_insert_many(client, applied)
+        small_in, small_out = _new_changes_with_history(client, small, new)
+        large_in, large_out = _new_changes_with_history(client, large, new)
+
+    return [
+        at_most(
+            "mongo: commit_item_change time / plain insert_one time",
+            commit_s / insert_s,
+            "x",
+            3,
+            f"{committed / commit_s:,.0f} commits/s against "
+            f"{committed / insert_s:,.0f} insert_one/s, {committed:,} documents",
+        ),
+        info(f"memory -> mongo sync, {moved:,} changes", into_rate, "changes/s"),
+        info(f"mongo -> memory sync, {moved:,} changes", out_rate, "changes/s"),
+        at_least(
+            "mongo: applying remote inserts / insert_many, same batches",
+            100 * insert_many_s / apply_s,
+            "%",
+            40,
+            f"{batched / apply_s:,.0f} changes/s applied against "
+            f"{batched / insert_many_s:,.0f} documents/s by insert_many, "
+            f"batches of {BATCH}",
+        ),
+        at_most(
+            f"mongo: {new:,} new changes into mongo, history {large:,} / {small:,}",
+            large_in / small_in,
+            "x",
+            1.3,
+            f"{small_in:.2f} s with {small:,} held, {large_in:.2f} s with {large:,}",
+        ),
+        at_most(
+            f"mongo: {new:,} new changes out of mongo, history {large:,} / {small:,}",
+            large_out / small_out,
+            "x",
+            1.3,
+            f"{small_out:.2f} s with {small:,} held, {large_out:.2f} s with {large:,}",
+        ),
+    ]
+
+
+def main() -> None:
+    quick = "--quick" in sys.argv[1:]
+    for result in measure(quick):
+        verdict = {True: "met", False: "MISSED", None: ""}[result.ok]
+        print(
+            f"{result.name:<66} {result.value:>10.2f} {result.unit:<9} "
+            f"{result.target:<8} {verdict} {result.detail}"
+        )
+
+
+if __name__ == "__main__":
+    main()
