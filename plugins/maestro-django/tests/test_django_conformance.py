@@ -1,4 +1,8 @@
-"""The core's conformance kit against the Django backend, on SQLite and PostgreSQL."""
+"""The core's conformance kit against the Django backend.
+
+On SQLite always, and on PostgreSQL and MariaDB when their servers are
+reachable on this machine.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,12 @@ from maestro_core.testing import BackendConformance, SyncLockConformance
 requires_postgres = pytest.mark.skipif(
     not settings.POSTGRES_AVAILABLE,
     reason="PostgreSQL is not reachable on 127.0.0.1:5432 (user postgres, db test)",
+)
+
+
+requires_mariadb = pytest.mark.skipif(
+    not settings.MARIADB_AVAILABLE,
+    reason="MariaDB is not reachable on 127.0.0.1:3306 (user root, no password)",
 )
 
 
@@ -55,3 +65,19 @@ class TestPostgresSyncLock(SyncLockConformance):
     @pytest.fixture
     def lock_factory(self):
         return lambda: DjangoSyncLock(using="postgres")
+
+
+@requires_mariadb
+@pytest.mark.django_db(transaction=True, databases=["mariadb"])
+class TestMariaDBBackend(BackendConformance):
+    @pytest.fixture
+    def provider_factory(self):
+        return _factory("mariadb")
+
+
+@requires_mariadb
+@pytest.mark.django_db(transaction=True, databases=["mariadb"])
+class TestMariaDBSyncLock(SyncLockConformance):
+    @pytest.fixture
+    def lock_factory(self):
+        return lambda: DjangoSyncLock(using="mariadb")

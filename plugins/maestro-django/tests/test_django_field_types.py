@@ -26,10 +26,12 @@ pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
 NEW_YORK = zoneinfo.ZoneInfo("America/New_York")
 
 
-@pytest.fixture(params=["default", "postgres"], ids=["sqlite", "postgresql"])
+@pytest.fixture(
+    params=["default", "postgres", "mariadb"], ids=["sqlite", "postgresql", "mariadb"]
+)
 def alias(request, settings):
     if request.param not in settings.DATABASES:
-        pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432")
+        pytest.skip(f"the {request.param!r} database server is not reachable")
     settings.MAESTRO = {**settings.MAESTRO, "DATABASE": request.param}
     return request.param
 

@@ -84,6 +84,40 @@ if POSTGRES_AVAILABLE:
         "TEST": {"NAME": f"test_maestro_django_{_run}", "DEPENDENCIES": []},
     }
 
+
+def _mariadb_reachable() -> bool:
+    try:
+        import pymysql
+
+        pymysql.connect(
+            host="127.0.0.1", port=3306, user="root", password="", connect_timeout=3
+        ).close()
+    except Exception:
+        return False
+    return True
+
+
+MARIADB_AVAILABLE = _mariadb_reachable()
+if MARIADB_AVAILABLE:
+    import pymysql
+
+    pymysql.install_as_MySQLdb()
+    DATABASES["mariadb"] = {
+        "ENGINE": "django.db.backends.mysql",
+        "HOST": "127.0.0.1",
+        "PORT": 3306,
+        "USER": "root",
+        "PASSWORD": "",
+        "NAME": "test",
+        "OPTIONS": {"charset": "utf8mb4"},
+        "TEST": {
+            "NAME": f"test_maestro_django_{_run}",
+            "CHARSET": "utf8mb4",
+            "COLLATION": "utf8mb4_bin",
+            "DEPENDENCIES": [],
+        },
+    }
+
 MAESTRO = {
     "MODELS": [
         "shop.author",
