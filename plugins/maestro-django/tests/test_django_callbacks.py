@@ -42,6 +42,14 @@ def test_a_request_that_rolls_back_runs_nothing_and_records_nothing(client):
     assert _changes() == []
 
 
+def test_a_request_that_fails_after_a_commit_still_runs_the_callback(client):
+    with pytest.raises(RuntimeError, match="after the save committed"):
+        client.post("/authors/crash/", {"name": "committed"})
+
+    assert callbacks.calls == [False]
+    assert Author.objects.get().name == "committed"
+
+
 def test_the_callbacks_sync_reaches_the_second_provider(client, memory):
     callbacks.sync_enabled = True
 

@@ -23,3 +23,8 @@ def create_author_then_fail(request):
             raise Refused("the request failed after the save")
     except Refused:
         return HttpResponse("refused", status=400)
+
+
+def create_author_then_crash(request):
+    Author.objects.create(name=request.POST["name"])
+    raise RuntimeError("the request failed after the save committed")
