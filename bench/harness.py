@@ -162,25 +162,25 @@ def peak_rss_mb() -> float:
 
 
 def median_results(runs: list[list[Result]]) -> list[Result]:
-    """Merge repeated runs of one module: the median of each figure."""
-    merged: dict[str, Result] = {}
-    values: dict[str, list[float]] = {}
+    """Merge repeated runs of one module: the median of each figure, shown
+    with the detail of the run closest to it (details hold that run's parts).
+    """
+    merged: dict[str, list[Result]] = {}
     for run in runs:
         for result in run:
-            values.setdefault(result.name, []).append(result.value)
-            merged.setdefault(result.name, result)
+            merged.setdefault(result.name, []).append(result)
     out = []
-    for name, first in merged.items():
-        samples = values[name]
+    for name, results in merged.items():
+        samples = [r.value for r in results]
         value = statistics.median(samples)
+        nearest = min(results, key=lambda r: abs(r.value - value))
+        first = results[0]
         ok = first.ok
         if first.target.startswith(">="):
             ok = value >= float(first.target[2:])
         elif first.target.startswith("<="):
             ok = value <= float(first.target[2:])
         out.append(
-            Result(
-                first.name, value, first.unit, first.target, ok, first.detail, samples
-            )
+            Result(name, value, first.unit, first.target, ok, nearest.detail, samples)
         )
     return out

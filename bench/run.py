@@ -6,6 +6,7 @@ python bench/run.py --only core,django
 
 Full runs write ``bench/results.json`` (the recorded figures), quick runs
 ``bench/results-quick.json``; ``--output`` chooses another file.
+``--markdown bench/results.json`` prints a saved file as a Markdown table.
 
 Each module ``bench/bench_<name>.py`` defines ``measure(quick) -> list[Result]``
 (see ``harness.py``); every module found is run. The table shows each figure,
@@ -54,12 +55,42 @@ def _machine() -> dict[str, str]:
     }
 
 
+def _shown(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.2f}"
+
+
 def _format(result: Result) -> str:
-    value = result.value
-    shown = f"{value:,.0f}" if abs(value) >= 100 else f"{value:.2f}"
     verdict = {True: "met", False: "MISSED", None: ""}[result.ok]
-    line = f"{result.name:<66} {shown:>10} {result.unit:<10} {result.target:<9}"
+    line = (
+        f"{result.name:<66} {_shown(result.value):>10} {result.unit:<10} "
+        f"{result.target:<9}"
+    )
     return f"{line} {verdict:<6} {result.detail}".rstrip()
+
+
+def markdown(report: dict) -> str:
+    """A saved report as a Markdown table, with the machine it ran on."""
+    machine = report["machine"]
+    lines = [
+        f"{machine['cpu']}, {machine['cores']} cores, Python {machine['python']}, "
+        f"{'quick' if report['quick'] else 'full'} sizes, median of "
+        f"{report['runs']} run{'s' * (report['runs'] > 1)}, "
+        f"{report['seconds']:.0f} s in all.",
+        "",
+        "| measure | value | target | met | detail |",
+        "|---|---:|---|---|---|",
+    ]
+    for results in report["results"].values():
+        for r in (Result(**data) for data in results):
+            verdict = {True: "yes", False: "**no**", None: ""}[r.ok]
+            target = r.target.replace(">=", "≥").replace("<=", "≤")
+            lines.append(
+                f"| {r.name} | {_shown(r.value)} {r.unit} | {target} | {verdict} "
+                f"| {r.detail} |"
+            )
+    for name, error in report["failures"].items():
+        lines.append(f"| {name} | failed: {error} | | | |")
+    return "\n".join(lines)
 
 
 QUICK_BUDGET_SECONDS = 120
@@ -111,9 +142,18 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="default: bench/results.json, or bench/results-quick.json with --quick",
     )
+    parser.add_argument(
+        "--markdown",
+        metavar="RESULTS",
+        default=None,
+        help="print a saved results file as a Markdown table, and run nothing",
+    )
     parser.add_argument("--module", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     runs = args.runs or (1 if args.quick else 3)
+    if args.markdown:
+        print(markdown(json.loads(Path(args.markdown).read_text())))
+        return 0
     if args.module:
         return _module_main(args, runs)
     only = set(args.only.split(",")) if args.only else None
