@@ -103,6 +103,10 @@ ATTEMPTS = 30
 Attempts back off exponentially, with jitter, up to a tenth of a second.
 """
 
+SETTLED_UPSERTS = 4
+"""From how many upserts to one collection a transaction first asks which
+documents exist (see ``MongoDataStore._settle_upserts``)."""
+
 _MISSING = object()
 
 
@@ -265,6 +269,7 @@ class MongoDataStore(DataStore):
         self.sessions_name = f"{p}sessions"
         self.journal_name = f"{p}journal"
         self._state_key = (self.versions_name, id_key(STATE_ID))
+        self._logs = frozenset({self.conflicts_name, self.sessions_name})
         self._mutex = threading.RLock()
         self._local = threading.local()
         self._lease_owner = f"{provider_id}:{uuid.uuid4()}"
@@ -344,7 +349,7 @@ class MongoDataStore(DataStore):
             self._local.txn = txn
             try:
                 result = fn()
-                self._send(txn.writes.ordered(), session)
+                self._send(self._settle_upserts(txn.writes.ordered(), session), session)
             except BaseException:
                 self._local.txn = None
                 self._known_clock = None
@@ -368,6 +373,40 @@ class MongoDataStore(DataStore):
                     raise
             self._known_clock = txn.clock
             return result
+
+    def _settle_upserts(self, writes: list[Write], session: Any) -> list[Write]:
+        """Turn the upserts of a large write set into inserts and replaces.
+
+        A server may take several times longer to upsert a new document than
+        to insert it. Where a transaction replaces many documents of one
+        collection, one query in its snapshot tells which exist: the others
+        are inserted, a held change already stored is left out (a change
+        never changes), and the rest are replaced. Should another process
+        write one of them meanwhile, the transaction fails with a write
+        conflict or a duplicate key, and runs again.
+        """
+        groups: dict[str, list[Write]] = {}
+        for write in writes:
+            if write["op"] == "replace" and write["coll"] not in self._logs:
+                groups.setdefault(write["coll"], []).append(write)
+        left_out: set[int] = set()
+        for collection, group in groups.items():
+            if len(group) < SETTLED_UPSERTS:
+                continue
+            found = self.collection(collection).find(
+                {"_id": {"$in": [w["doc"]["_id"] for w in group]}},
+                {"_id": True},
+                session=session,
+            )
+            stored = {id_key(document["_id"]) for document in found}
+            for write in group:
+                if id_key(write["doc"]["_id"]) not in stored:
+                    write["op"] = "insert"
+                elif collection == self.changes_name:
+                    left_out.add(id(write))
+                else:
+                    write["op"] = "overwrite"
+        return [w for w in writes if id(w) not in left_out]
 
     def _send(self, writes: list[Write], session: Any = None) -> None:
         """Write *writes* in order, in as few round trips as the server allows."""

@@ -32,12 +32,14 @@ __all__ = ["Transaction", "Write", "WriteSet", "write_groups"]
 Write = dict[str, Any]
 """One held write, as a BSON-ready document (also what the journal stores).
 
-``{"op": "replace" | "insert", "coll": name, "doc": {...}}``,
+``{"op": "replace" | "insert" | "overwrite", "coll": name, "doc": {...}}``
+(an upsert, an insert, a replace of a document that exists),
 ``{"op": "delete", "coll": name, "id": _id}`` or
 ``{"op": "max", "coll": name, "id": _id, "fields": {path: value}}``.
 """
 
-_REPLACE, _INSERT, _DELETE, _MAX = "replace", "insert", "delete", "max"
+_REPLACE, _INSERT, _OVERWRITE = "replace", "insert", "overwrite"
+_DELETE, _MAX = "delete", "max"
 
 
 @define
@@ -151,6 +153,9 @@ def _operation(write: Write, where: dict[str, str]) -> Any:
         return ReplaceOne({"_id": document["_id"]}, document, upsert=True, **where)
     if op == _INSERT:
         return InsertOne(write["doc"], **where)
+    if op == _OVERWRITE:
+        document = write["doc"]
+        return ReplaceOne({"_id": document["_id"]}, document, **where)
     if op == _MAX:
         where_ = {"_id": write["id"], **write.get("expect", {})}
         return UpdateOne(where_, {"$max": write["fields"]}, upsert=True, **where)
