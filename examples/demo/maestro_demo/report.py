@@ -9,7 +9,7 @@ from attrs import define, field
 
 from maestro_core import DataStore
 
-__all__ = ["Narrator", "StoreView", "compare", "describe_item"]
+__all__ = ["Comparison", "Narrator", "StoreView", "compare", "describe_item"]
 
 INDENT = "   "
 
