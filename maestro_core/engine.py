@@ -352,19 +352,18 @@ class ChangeApplier:
         if retry is None:
             self._save_change(change)
 
-        # the common case: a new item, or a change made on top of all it holds
+        heads: list[ItemChange] = []
         vector = change.vector
-        if version is None:
-            heads = []
-        elif version.vector.get(change.origin) >= change.timestamp:
-            step = _Step(Outcome.SUPERSEDED, change)
-            self._settle_retry(retry, step, winner=version.change_id)
-            return step
-        elif len(version.heads) == 1 and vector.includes(version.vector):
-            heads = []
-        else:
-            heads = self._surviving_heads(change, version)
-            vector = version.vector.merge(vector)
+        if version is not None:
+            if version.vector.get(change.origin) >= change.timestamp:
+                step = _Step(Outcome.SUPERSEDED, change)
+                self._settle_retry(retry, step, winner=version.change_id)
+                return step
+            # the common case, a change made on top of all the item holds,
+            # needs neither the heads nor a merged vector
+            if len(version.heads) != 1 or not vector.includes(version.vector):
+                heads = self._surviving_heads(change, version)
+                vector = version.vector.merge(vector)
         if not heads:
             store.settle_waiting_conflicts(version, change)
             store.execute_item_change(
