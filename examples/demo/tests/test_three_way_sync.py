@@ -3,7 +3,8 @@
 Hypothesis writes customers on every side the way each side's applications
 do (the Django ORM, ``commit_item_change`` on MongoDB, a plain Firestore
 client whose writes the backend captures), runs sessions between random
-pairs, then one full round. Afterwards every store holds what the default
+pairs (some stopped between batches or killed inside one), then one full
+round. Afterwards every store holds what the default
 policy makes of the changes that no other change includes (computed here,
 independently of the engine), and no committed change is lost: each is held
 everywhere and is the current state, superseded by a later change, or the
@@ -23,6 +24,7 @@ from maestro_e2e.support import unique_name
 
 from maestro_core import DefaultPolicy, ItemChange, Operation, SyncProvider
 from maestro_core.testing import make_orchestrator
+from maestro_core.testing.conformance import InterruptAfter, KillInsideBatch
 from maestro_core.testing.helpers import all_changes
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -179,24 +181,45 @@ WRITE = st.tuples(
     st.sampled_from(IDS),
     st.sampled_from(["upsert", "upsert", "edit", "delete"]),
 )
-SYNC = st.tuples(st.just("sync"), st.sampled_from(SIDES), st.sampled_from(SIDES))
+INTERRUPTION = st.one_of(
+    st.none(),
+    st.tuples(st.sampled_from(["stopped after", "killed at"]), st.integers(1, 4)),
+)
+INTERRUPTIONS = {"stopped after": InterruptAfter, "killed at": KillInsideBatch}
+"""A session stopped after its n-th applied change, or killed inside a batch
+at its n-th change, before the batch commits."""
+SYNC = st.tuples(
+    st.just("sync"), st.sampled_from(SIDES), st.sampled_from(SIDES), INTERRUPTION
+)
 STEP = st.one_of(WRITE, WRITE, SYNC)
 
 
 @settings(
-    max_examples=12,
+    max_examples=15,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(steps=st.lists(STEP, min_size=6, max_size=16))
+@given(steps=st.lists(STEP, min_size=10, max_size=20))
 def test_random_writes_and_sessions_then_a_full_round_agree(new_shop, steps):
     shop = new_shop()
-    orchestrator = make_orchestrator(list(shop.providers.values()))
+    providers = list(shop.providers.values())
     for step in steps:
         if step[0] == "write":
             shop.write(*step[1:])
-        elif step[1] != step[2]:
-            orchestrator.synchronize_providers(step[1], step[2])
+            continue
+        _, source, target, interruption = step
+        if source == target:
+            continue
+        plugins = []
+        if interruption is not None:
+            kind, change = interruption
+            plugins.append(INTERRUPTIONS[kind](change))
+        try:
+            make_orchestrator(providers, *plugins).synchronize_providers(source, target)
+        except KeyboardInterrupt:
+            pass  # what a killed process leaves behind
+
+    orchestrator = make_orchestrator(providers)
 
     orchestrator.run("django")
 
