@@ -2,7 +2,7 @@
 
 Configures Django in code (the plugin's test project app ``shop``, the
 ``maestro`` app) on a SQLite file and, when PostgreSQL is reachable, on a
-database of its own (``maestro_bench``, created and dropped here). Run alone
+database of its own (``maestro_bench_<pid>``, created and dropped here). Run alone
 (``python bench/bench_django.py [--quick]``) or through ``run.py``.
 
 * captured save vs plain save: the same model, autocommit saves, with the
@@ -30,7 +30,7 @@ sys.path.insert(0, str(HERE.parent / "plugins" / "maestro-django" / "tests"))
 from harness import Result, at_least, at_most, info, stopwatch  # noqa: E402
 
 ENTITY = "bench_item"
-BENCH_DATABASE = "maestro_bench"
+BENCH_DATABASE = f"maestro_bench_{os.getpid()}"
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
 SYNCED = {"MODELS": [{"model": "shop.conformanceitem", "entity_name": ENTITY}]}
 _SQLITE = os.path.join(tempfile.gettempdir(), f"maestro-bench-{os.getpid()}.sqlite3")
