@@ -481,7 +481,7 @@ class MongoDataStore(DataStore):
                 time.sleep(pause)
                 pause = min(pause * 2, 0.05)
                 continue
-            return int(document.get("value", 0))
+            return int((document or {}).get("value", 0))
 
     def _release_write_lease(self) -> None:
         self.collection(self.versions_name).update_one(
@@ -636,11 +636,12 @@ class MongoDataStore(DataStore):
             and not getattr(self._local, "read_first", False)
         ):
             # Inserting a new item: take the clock as this process last left
-            # it, and the item as having no version yet, without a read. The
-            # state write then applies only to that clock value and the
-            # version is inserted, so if either guess is wrong (another
-            # process moved the clock, the item was inserted before), the
-            # transaction fails and runs again with reads.
+            # it, and the item as new (no version, no document), without a
+            # read. The state write then applies only to that clock value,
+            # and the version and document are inserted, so if a guess is
+            # wrong (another process moved the clock, the item was stored
+            # before), the transaction fails and runs again with reads.
+            self._local.guessed = True
             txn.clock = txn.expected_clock = known
             version = id_key(_version_id(*pending[:2]))
             txn.prefetched[version] = None
@@ -847,6 +848,7 @@ class MongoDataStore(DataStore):
             self._local.prepared = None
             self._local.making = False
             self._local.read_first = False
+            self._local.guessed = False
 
     def resolve_conflict(self, conflict_id: str, winner_change_id: str) -> ItemChange:
         nested = self._txn() is not None
@@ -872,8 +874,13 @@ class MongoDataStore(DataStore):
         if not isinstance(error, PyMongoError) or self._txn() is not None:
             return False
         text = str(error)
-        return "E11000" in text and (
-            self.versions_name in text or self.changes_name in text
+        if "E11000" not in text:
+            return False
+        if self.versions_name in text or self.changes_name in text:
+            return True
+        # the document was taken for new, and was not: once more, with reads
+        return bool(getattr(self._local, "guessed", False)) and not getattr(
+            self._local, "read_first", False
         )
 
     def _again_if_transient(self, nested: bool, fn: Callable[[], T]) -> T:
@@ -919,7 +926,12 @@ class MongoDataStore(DataStore):
                 item_id=item_id,
                 key="id",
             )
-        writes.replace(entity_name, document)
+        txn = self._txn()
+        writes.replace(
+            entity_name,
+            document,
+            new=txn is not None and txn.expected_clock is not None,
+        )
         stored = id_key(document["_id"])
         for candidate in candidates:
             # the same item stored earlier under an _id of another type

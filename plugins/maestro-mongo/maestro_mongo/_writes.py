@@ -146,7 +146,7 @@ class Transaction:
     """Id keys of versions known not to exist when the transaction began."""
 
 
-def _operation(write: Write, where: dict[str, str]) -> Any:
+def _operation(write: Write, where: dict[str, Any]) -> Any:
     op = write["op"]
     if op == _REPLACE:
         document = write["doc"]
@@ -176,7 +176,7 @@ def write_groups(
     groups: list[tuple[str, list[Any]]] = []
     deletes: list[Any] = []
 
-    def where() -> dict[str, str]:
+    def where() -> dict[str, Any]:
         if database_name is None:
             return {}
         return {"namespace": f"{database_name}.{groups[-1][0]}"}
@@ -184,7 +184,7 @@ def write_groups(
     def flush_deletes() -> None:
         if deletes:
             if len(deletes) == 1:
-                op = DeleteOne({"_id": deletes[0]}, **where())
+                op: Any = DeleteOne({"_id": deletes[0]}, **where())
             else:
                 op = DeleteMany({"_id": {"$in": list(deletes)}}, **where())
             groups[-1][1].append(op)

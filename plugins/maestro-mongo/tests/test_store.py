@@ -330,3 +330,40 @@ def test_inserts_made_on_stale_knowledge_run_again(secantus_uri, new_database_na
     assert second.get_item("tasks", "b") == {"id": "b", "n": 1}
     for client in clients:
         client.close()
+
+
+def test_an_insert_over_a_document_stored_before_replaces_it(
+    any_client, new_database_name
+):
+    store = create_mongo_store(client=any_client, database_name=new_database_name())
+    _commit(store, {"id": "warm", "collection_name": "tasks"}, item_id="warm")
+    store.collection("tasks").insert_one({"_id": "1", "old": True})
+    _commit(store, {"id": "1", "collection_name": "tasks", "new": True})
+    assert store.collection("tasks").find_one({"_id": "1"}) == {"_id": "1", "new": True}
+    assert store.get_item_version("tasks", "1") is not None
+
+
+def test_a_document_your_unique_index_refuses_leaves_nothing(
+    secantus_client, new_database_name
+):
+    store = create_mongo_store(
+        client=secantus_client, database_name=new_database_name()
+    )
+    store.collection("users").create_index("email", unique=True)
+    _commit(
+        store,
+        {"id": "1", "collection_name": "users", "email": "a@x"},
+        entity="users",
+    )
+    before = store.get_knowledge()
+    with pytest.raises(pymongo.errors.PyMongoError, match="E11000"):
+        _commit(
+            store,
+            {"id": "2", "collection_name": "users", "email": "a@x"},
+            entity="users",
+            item_id="2",
+        )
+    assert store.get_knowledge() == before
+    assert store.get_item("users", "2") is None
+    assert store.get_item_version("users", "2") is None
+    assert store.collection(store.changes_name).count_documents({}) == 1
