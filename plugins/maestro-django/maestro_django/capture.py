@@ -26,6 +26,7 @@ from collections.abc import Callable
 from typing import Any
 
 from attrs import define
+from django.apps import apps
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connections, models, router, transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete
@@ -255,6 +256,14 @@ def _atomic_save_base(model: type[models.Model]) -> None:
     model.save_base = save_base  # type: ignore[method-assign]
 
 
+def _proxies_of(model: type[models.Model]) -> list[type[models.Model]]:
+    return [
+        m
+        for m in apps.get_models()
+        if m._meta.proxy and m._meta.concrete_model is model
+    ]
+
+
 def reconnect() -> None:
     """Connect the receivers for the models in ``MODELS``, and only those."""
     with _connected_lock:
@@ -271,12 +280,18 @@ def reconnect() -> None:
             return
         for synced in entries:
             model = synced.model
-            _atomic_save_base(model)
-            pairs = [
-                (post_save, _on_save, model),
-                (pre_delete, _before_delete, model),
-                (post_delete, _on_delete, model),
-            ]
+            # saves through a proxy are sent with the proxy as sender
+            senders = [model, *_proxies_of(model)]
+            pairs = []
+            for sender in senders:
+                _atomic_save_base(sender)
+                pairs.extend(
+                    [
+                        (post_save, _on_save, sender),
+                        (pre_delete, _before_delete, sender),
+                        (post_delete, _on_delete, sender),
+                    ]
+                )
             for f in model._meta.many_to_many:
                 pairs.append((m2m_changed, _on_m2m, f.remote_field.through))
             for signal, receiver, sender in pairs:

@@ -161,8 +161,12 @@ def synced_models() -> list[SyncedModel]:
 
 
 def synced_model(model: type[models.Model]) -> SyncedModel | None:
-    """The entry of *model* (a concrete model class), or ``None``."""
-    return _registry()[1].get(model)
+    """The entry of *model* (or of the concrete model a proxy stands for)."""
+    by_model = _registry()[1]
+    found = by_model.get(model)
+    if found is None and model._meta.proxy:
+        found = by_model.get(model._meta.concrete_model)
+    return found
 
 
 def model_for_entity(entity_name: str) -> SyncedModel:

@@ -154,3 +154,16 @@ def test_a_save_in_autocommit_mode_runs_the_callback_after_it_commits():
     Author.objects.create(name="a")
 
     assert callbacks.calls == [False]
+
+
+def test_saves_and_deletes_through_a_proxy_are_captured():
+    from maestro_django_testproject.shop.models import AuthorProxy
+
+    author = AuthorProxy.objects.create(name="through a proxy")
+    author_id = author.pk
+    author.delete()
+
+    assert _items("shop.author") == [
+        ("INSERT", {"id": author_id, "name": "through a proxy"}),
+        ("DELETE", {"id": author_id, "name": "through a proxy"}),
+    ]

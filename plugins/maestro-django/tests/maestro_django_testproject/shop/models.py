@@ -73,3 +73,10 @@ class FloatKey(models.Model):
     """A primary key no item id can name (for the system checks)."""
 
     value = models.FloatField(primary_key=True)
+
+
+class AuthorProxy(Author):
+    """Saves through a proxy are captured as saves of the concrete model."""
+
+    class Meta:
+        proxy = True
