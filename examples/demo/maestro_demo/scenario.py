@@ -492,6 +492,9 @@ def run(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     except DemoError as error:
         print(f"\nThe demo stopped: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("\nInterrupted; the servers are stopped.", file=sys.stderr)
+        return 130
     finally:
         restore()
     say.line()
