@@ -11,12 +11,15 @@ wall-clock: the server's work counts.
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -34,25 +37,34 @@ def _fields(n: int) -> dict:
     return {"name": f"item {n}", "count": n, "score": n * 0.5, "tags": ["a", "b"]}
 
 
-def _commit_against_insert(client, count: int) -> tuple[float, float, float]:
+def _commit_against_insert(client, count: int, server) -> tuple:
     """Seconds for *count* ``commit_item_change`` and for as many ``insert_one``
-    of the same documents; alternating rounds, so both see the same load."""
+    of the same documents; alternating rounds, so both see the same load.
+    Also the ratio of the CPU time both take, client and server together,
+    which other processes on a shared machine disturb less."""
     from maestro_mongo import create_mongo_store, item_to_document
 
     store = create_mongo_store(client=client, database_name=_name("commit"))
     plain = store.collection("plain_inserts")
     rounds = 4
     per_round = count // rounds
-    commit_seconds = insert_seconds = 0.0
+    commit_seconds = insert_seconds = commit_cpu = insert_cpu = 0.0
+
+    def cpu() -> float:
+        return time.process_time() + server.cpu_seconds()
+
     for r in range(rounds):
         ids = [f"{r}-{n}" for n in range(per_round)]
         documents = [
             item_to_document({"id": i, **_fields(n)}) for n, i in enumerate(ids)
         ]
+        start = cpu()
         with stopwatch() as elapsed:
             for document in documents:
                 plain.insert_one(document)
         insert_seconds += elapsed()
+        insert_cpu += cpu() - start
+        start = cpu()
         with stopwatch() as elapsed:
             for n, item_id in enumerate(ids):
                 store.commit_item_change(
@@ -62,7 +74,8 @@ def _commit_against_insert(client, count: int) -> tuple[float, float, float]:
                     item={"id": item_id, "collection_name": ENTITY, **_fields(n)},
                 )
         commit_seconds += elapsed()
-    return commit_seconds, insert_seconds, rounds * per_round
+        commit_cpu += cpu() - start
+    return commit_seconds, insert_seconds, rounds * per_round, commit_cpu / insert_cpu
 
 
 def _name(what: str) -> str:
@@ -206,7 +219,7 @@ def _new_changes_with_history(history: int, new: int) -> tuple[float, float]:
     from maestro_mongo import create_mongo_provider
 
     outs, ins = [], []
-    with _secantus_server() as uri, pymongo.MongoClient(uri) as client:
+    with _secantus_server() as server, pymongo.MongoClient(server.uri) as client:
         mongo = create_mongo_provider(
             client=client, database_name=_name("grow"), max_changes_per_session=BATCH
         )
@@ -245,9 +258,20 @@ def _new_changes_with_history(history: int, new: int) -> tuple[float, float]:
     return statistics.median(ins), statistics.median(outs)
 
 
+@dataclass
+class _Server:
+    uri: str
+    pid: int
+
+    def cpu_seconds(self) -> float:
+        """CPU time the server process has used so far."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextmanager
-def _secantus_server() -> Iterator[str]:
-    """A SecantusDB server in a process of its own; yields its URI."""
+def _secantus_server() -> Iterator[_Server]:
+    """A SecantusDB server in a process of its own."""
     import pymongo
 
     with socket.socket() as probe:
@@ -272,7 +296,7 @@ def _secantus_server() -> Iterator[str]:
     try:
         with pymongo.MongoClient(uri, serverSelectionTimeoutMS=30_000) as client:
             client.admin.command("ping")
-        yield uri
+        yield _Server(uri, process.pid)
     finally:
         process.terminate()
         try:
@@ -291,8 +315,10 @@ def measure(quick: bool) -> list[Result]:
     small, large = (5_000, 50_000) if quick else (10_000, 100_000)
     new = 500 if quick else 1_000
 
-    with _secantus_server() as uri, pymongo.MongoClient(uri) as client:
-        commit_s, insert_s, committed = _commit_against_insert(client, commits)
+    with _secantus_server() as server, pymongo.MongoClient(server.uri) as client:
+        commit_s, insert_s, committed, cpu = _commit_against_insert(
+            client, commits, server
+        )
         into_rate, out_rate, moved = _sync_rates(client, synced)
         apply_s, insert_many_s, batched = _apply_against_insert_many(client, applied)
     small_in, small_out = _new_changes_with_history(small, new)
@@ -306,6 +332,12 @@ def measure(quick: bool) -> list[Result]:
             3,
             f"{committed / commit_s:,.0f} commits/s against "
             f"{committed / insert_s:,.0f} insert_one/s, {committed:,} documents",
+        ),
+        info(
+            "mongo: commit_item_change CPU time / insert_one CPU time",
+            cpu,
+            "x",
+            "client and server process together",
         ),
         info(f"memory -> mongo sync, {moved:,} changes", into_rate, "changes/s"),
         info(f"mongo -> memory sync, {moved:,} changes", out_rate, "changes/s"),

@@ -107,6 +107,8 @@ def id_key(value: Any) -> tuple[str, Any]:
     MongoDB keeps apart, and tell a UUID from the same UUID read back as
     binary.
     """
+    if type(value) is str:
+        return ("s", value)
     if isinstance(value, bool):
         return ("b", value)
     if isinstance(value, int):
@@ -141,7 +143,12 @@ def python_item(item: Mapping[str, Any]) -> dict[str, Any]:
     return {key: _from_pymongo(value) for key, value in item.items()}
 
 
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
 def _from_pymongo(value: Any) -> Any:
+    if type(value) in _PLAIN:
+        return value
     if isinstance(value, ObjectId):
         return ObjectIdValue(str(value))
     if isinstance(value, Decimal128):

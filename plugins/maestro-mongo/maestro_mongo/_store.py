@@ -891,8 +891,10 @@ class MongoDataStore(DataStore):
                 if nested or attempt == ATTEMPTS or not self._transient(error):
                     raise
                 logger.debug(
-                    "%s: write conflict with another process; attempt %d",
+                    "%s: another writer came first, or a document taken for new "
+                    "existed (%s); attempt %d",
                     self.provider_id,
+                    type(error).__name__,
                     attempt + 1,
                 )
                 self._local.read_first = True
