@@ -154,7 +154,8 @@ def _load_history(store, count: int, origin: str) -> ItemChange | None:
     """Put *count* changes of *origin* (with items and versions) straight into
     the store's collections, as a long-running provider would hold them."""
     from maestro_mongo import item_to_document
-    from maestro_mongo._store import STATE_ID, _change_to_document, _field, _version_id
+    from maestro_mongo._journal import STATE_ID
+    from maestro_mongo._records import change_to_document, knowledge_field, version_id
 
     last = None
     base = 1_600_000_000_000_000
@@ -173,11 +174,11 @@ def _load_history(store, count: int, origin: str) -> ItemChange | None:
                 timestamp=base + n,
                 vector={origin: base + n},
             )
-            changes.append(_change_to_document(last))
+            changes.append(change_to_document(last))
             items.append(item_to_document(item))
             versions.append(
                 {
-                    "_id": _version_id(ENTITY, item_id),
+                    "_id": version_id(ENTITY, item_id),
                     "entity_name": ENTITY,
                     "item_id": item_id,
                     "change_id": last.id,
@@ -195,7 +196,7 @@ def _load_history(store, count: int, origin: str) -> ItemChange | None:
             {
                 "$max": {
                     "value": last.timestamp,
-                    f"knowledge.{_field(origin)}": last.timestamp,
+                    f"knowledge.{knowledge_field(origin)}": last.timestamp,
                 }
             },
             upsert=True,

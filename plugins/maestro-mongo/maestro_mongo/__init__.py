@@ -12,14 +12,9 @@ from __future__ import annotations
 from ._codec import document_to_item, item_to_document
 from ._factory import create_mongo_lock, create_mongo_provider, create_mongo_store
 from ._lock import MongoSyncLock
-from ._store import (
-    CODEC_OPTIONS,
-    DEFAULT_PREFIX,
-    MongoDataStore,
-    WriteLeaseLostError,
-    WriteLeaseTimeoutError,
-    supports_transactions,
-)
+from ._server import supports_transactions
+from ._store import CODEC_OPTIONS, DEFAULT_PREFIX, MongoDataStore
+from .exceptions import WriteLeaseLostError, WriteLeaseTimeoutError
 
 __all__ = [
     "CODEC_OPTIONS",

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import json
 import logging
 import random
 import threading
@@ -32,15 +31,13 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from bson import ObjectId
 from bson.binary import UuidRepresentation
 from bson.codec_options import CodecOptions
-from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo import ASCENDING, DESCENDING
 from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import (
     BulkWriteError,
-    DuplicateKeyError,
     InvalidOperation,
     OperationFailure,
     PyMongoError,
@@ -54,7 +51,6 @@ from maestro_core import (
     InvalidItemError,
     ItemChange,
     ItemVersion,
-    MaestroError,
     Operation,
     SyncSession,
     VectorClock,
@@ -71,7 +67,21 @@ from ._codec import (
     item_to_document,
     python_item,
 )
+from ._journal import STATE_ID, JournaledWrites
+from ._records import (
+    change_from_document,
+    change_to_document,
+    conflict_from_document,
+    knowledge_field,
+    origin_of_field,
+    session_from_document,
+    version_from_document,
+    version_id,
+    version_to_document,
+)
+from ._server import hello, is_transient, supports_transactions
 from ._writes import Transaction, Write, WriteSet, write_groups
+from .exceptions import WriteLeaseLostError, WriteLeaseTimeoutError
 
 __all__ = [
     "CODEC_OPTIONS",
@@ -94,8 +104,6 @@ CODEC_OPTIONS: CodecOptions[Any] = CodecOptions(
 DEFAULT_PREFIX = "maestro_"
 """The prefix of Maestro's collections unless told otherwise."""
 
-STATE_ID = "clock"
-"""The ``_id`` of the provider's state document in ``<prefix>versions``."""
 
 ATTEMPTS = 30
 """How often a local change is tried when other processes' writes conflict.
@@ -108,14 +116,6 @@ SETTLED_UPSERTS = 4
 documents exist (see ``MongoDataStore._settle_upserts``)."""
 
 _MISSING = object()
-
-
-class WriteLeaseTimeoutError(MaestroError, TimeoutError):
-    """Without transactions, another writer held the write lease for too long."""
-
-
-class WriteLeaseLostError(MaestroError, RuntimeError):
-    """Without transactions, a writer's lease ran out before it could commit."""
 
 
 def _in_transaction(method: Callable[..., None]) -> Callable[..., None]:
@@ -138,64 +138,6 @@ def _operation(value: object) -> Operation | None:
         return None  # refused by the core, with its message
 
 
-def _version_id(entity_name: str, item_id: str) -> str:
-    return json.dumps([entity_name, item_id], separators=(",", ":"))
-
-
-def _field(origin: str) -> str:
-    """A field name for *origin* under ``knowledge`` (no ``.``, no leading ``$``)."""
-    return origin.replace("%", "%25").replace(".", "%2E").replace("$", "%24")
-
-
-def _origin(name: str) -> str:
-    return name.replace("%24", "$").replace("%2E", ".").replace("%25", "%")
-
-
-def _transient(error: BaseException | None, depth: int = 0) -> bool:
-    """Whether *error* says the transaction can simply run again.
-
-    A bulk write reports the failure of its operation inside itself: in
-    ``error.error``, or in the details' write errors.
-    """
-    if error is None or depth > 3:
-        return False
-    if isinstance(error, PyMongoError) and error.has_error_label(
-        "TransientTransactionError"
-    ):
-        return True
-    if getattr(error, "code", None) == 112:  # WriteConflict
-        return True
-    details = getattr(error, "details", None)
-    if isinstance(details, Mapping):
-        if any(e.get("code") == 112 for e in details.get("writeErrors") or []):
-            return True
-        inner = details.get("error")
-        if isinstance(inner, BaseException) and _transient(inner, depth + 1):
-            return True
-    inner = getattr(error, "error", None)
-    return isinstance(inner, BaseException) and _transient(inner, depth + 1)
-
-
-def _server(database: Database[Any]) -> Mapping[str, Any]:
-    try:
-        hello: Mapping[str, Any] = database.client.admin.command("hello")
-    except (PyMongoError, NotImplementedError, AttributeError, TypeError):
-        return {}
-    return hello
-
-
-def supports_transactions(database: Database[Any]) -> bool:
-    """Whether the deployment behind *database* runs multi-document transactions.
-
-    Replica sets and sharded clusters do; a standalone server and mongomock
-    do not (or cannot say).
-    """
-    hello = _server(database)
-    if not hello.get("logicalSessionTimeoutMinutes"):
-        return False
-    return bool(hello.get("setName")) or hello.get("msg") == "isdbgrid"
-
-
 def _check_prefix(prefix: object) -> str:
     if (
         not isinstance(prefix, str)
@@ -212,7 +154,7 @@ def _check_prefix(prefix: object) -> str:
     return prefix
 
 
-class MongoDataStore(DataStore):
+class MongoDataStore(JournaledWrites, DataStore):
     """A provider's data in one MongoDB database.
 
     *transactions* chooses how writes commit: ``True`` runs each Maestro
@@ -251,12 +193,12 @@ class MongoDataStore(DataStore):
         self.collection_prefix = _check_prefix(collection_prefix)
         self.database = database
         self.client = database.client
-        hello = _server(database)
+        server = hello(database)
         self.transactional = (
             supports_transactions(database) if transactions is None else transactions
         )
         # One round trip for writes to several collections needs MongoDB 8.0.
-        self._client_bulk = int(hello.get("maxWireVersion", 0)) >= 25 and hasattr(
+        self._client_bulk = int(server.get("maxWireVersion", 0)) >= 25 and hasattr(
             self.client, "bulk_write"
         )
         self.write_lease_seconds = float(write_lease_seconds)
@@ -427,106 +369,6 @@ class MongoDataStore(DataStore):
         for collection, run in write_groups(writes):
             self.collection(collection).bulk_write(run, ordered=True, session=session)
 
-    def _run_with_journal(self, fn: Callable[[], T]) -> T:
-        clock = self._take_write_lease()
-        try:
-            self._complete_journal()
-            txn = Transaction(session=None, writes=self._new_writes(), clock=clock)
-            self._local.txn = txn
-            try:
-                result = fn()
-            finally:
-                self._local.txn = None
-            self._commit_journal(txn.writes.ordered())
-            return result
-        finally:
-            self._release_write_lease()
-
-    def _take_write_lease(self) -> int:
-        """Hold the state document for this writer; return the clock's value."""
-        state = self.collection(self.versions_name)
-        limit = 2 * self.write_lease_seconds + 1
-        give_up = time.monotonic() + limit
-        pause = 0.002
-        while True:
-            now = dt.datetime.now(dt.UTC)
-            try:
-                document = state.find_one_and_update(
-                    {
-                        "_id": STATE_ID,
-                        "$or": [
-                            {"holder": None},
-                            {"holder": self._lease_owner},
-                            {"expires": {"$lt": now}},
-                        ],
-                    },
-                    {
-                        "$set": {
-                            "holder": self._lease_owner,
-                            "expires": now
-                            + dt.timedelta(seconds=self.write_lease_seconds),
-                        }
-                    },
-                    upsert=True,
-                    return_document=ReturnDocument.AFTER,
-                )
-            except DuplicateKeyError:
-                if time.monotonic() > give_up:
-                    raise WriteLeaseTimeoutError(
-                        f"the write lease of provider {self.provider_id!r} in "
-                        f"database {self.database.name!r} stayed taken for "
-                        f"{limit:.0f} s; expected its holder to finish or its "
-                        f"{self.write_lease_seconds} s lease to run out"
-                    ) from None
-                time.sleep(pause)
-                pause = min(pause * 2, 0.05)
-                continue
-            return int((document or {}).get("value", 0))
-
-    def _release_write_lease(self) -> None:
-        self.collection(self.versions_name).update_one(
-            {"_id": STATE_ID, "holder": self._lease_owner},
-            {"$set": {"holder": None, "expires": None}},
-        )
-
-    def _commit_journal(self, writes: list[Write]) -> None:
-        if not writes:
-            return
-        # Renewing the lease first makes sure nobody took it over meanwhile.
-        now = dt.datetime.now(dt.UTC)
-        renewed = self.collection(self.versions_name).update_one(
-            {"_id": STATE_ID, "holder": self._lease_owner},
-            {"$set": {"expires": now + dt.timedelta(seconds=self.write_lease_seconds)}},
-        )
-        if renewed.matched_count != 1:
-            raise WriteLeaseLostError(
-                f"provider {self.provider_id!r} lost its write lease on database "
-                f"{self.database.name!r} before committing; expected to commit "
-                f"within {self.write_lease_seconds} s. Nothing was written"
-            )
-        journal = self.collection(self.journal_name)
-        entry_id = ObjectId()
-        journal.insert_one({"_id": entry_id, "writes": writes})
-        self._apply_journaled(writes)
-        journal.delete_one({"_id": entry_id})
-
-    def _apply_journaled(self, writes: list[Write]) -> None:
-        """Apply a journaled write set (split out so tests can interrupt it)."""
-        self._send(writes)
-
-    def _complete_journal(self) -> None:
-        """Apply again the write sets a crashed writer left behind."""
-        journal = self.collection(self.journal_name)
-        for entry in journal.find().sort("_id", ASCENDING):
-            logger.warning(
-                "%s: completing a write set interrupted at %s (%d writes)",
-                self.provider_id,
-                entry["_id"].generation_time.isoformat(),
-                len(entry["writes"]),
-            )
-            self._apply_journaled(entry["writes"])
-            journal.delete_one({"_id": entry["_id"]})
-
     def _writes(self) -> WriteSet:
         txn = self._txn()
         if txn is None:
@@ -643,7 +485,7 @@ class MongoDataStore(DataStore):
             # before), the transaction fails and runs again with reads.
             self._local.guessed = True
             txn.clock = txn.expected_clock = known
-            version = id_key(_version_id(*pending[:2]))
+            version = id_key(version_id(*pending[:2]))
             txn.prefetched[version] = None
             txn.absent.add(version)
             return known
@@ -653,7 +495,7 @@ class MongoDataStore(DataStore):
         # version of the item being committed comes in the same query.
         ids: list[Any] = [STATE_ID]
         if pending is not None:
-            ids.append(_version_id(*pending[:2]))
+            ids.append(version_id(*pending[:2]))
         for doc_id in ids:
             txn.prefetched[id_key(doc_id)] = None
         cursor = self.collection(self.versions_name).find(
@@ -680,7 +522,7 @@ class MongoDataStore(DataStore):
 
     def get_knowledge(self) -> VectorClock:
         knowledge = self._state()["knowledge"]
-        return VectorClock({_origin(k): int(v) for k, v in knowledge.items()})
+        return VectorClock({origin_of_field(k): int(v) for k, v in knowledge.items()})
 
     def changes_cursor(self, origin: str, after: int, limit: int) -> Any:
         """The query behind :meth:`select_changes`, for ``explain()``."""
@@ -699,7 +541,7 @@ class MongoDataStore(DataStore):
         self, origin: str, after: int, limit: int
     ) -> Sequence[ItemChange]:
         return [
-            _change_from_document(d) for d in self.changes_cursor(origin, after, limit)
+            change_from_document(d) for d in self.changes_cursor(origin, after, limit)
         ]
 
     def count_changes(self, origin: str, after: int) -> int:
@@ -709,7 +551,7 @@ class MongoDataStore(DataStore):
 
     def get_changes(self, change_ids: Iterable[str]) -> dict[str, ItemChange]:
         found = self._find_by_ids(self.changes_name, change_ids)
-        changes = (_change_from_document(d) for d in found.values())
+        changes = (change_from_document(d) for d in found.values())
         return {c.id: c for c in changes}
 
     @_in_transaction
@@ -718,46 +560,34 @@ class MongoDataStore(DataStore):
         # a change this store has just made is new; a received one may be
         # held already (applying it again must change nothing)
         new = self.transactional and getattr(self._local, "making", False)
-        writes.replace(self.changes_name, _change_to_document(change), new=new)
+        writes.replace(self.changes_name, change_to_document(change), new=new)
         writes.raise_max(
             self.versions_name,
             STATE_ID,
-            f"knowledge.{_field(change.origin)}",
+            f"knowledge.{knowledge_field(change.origin)}",
             change.timestamp,
         )
 
     # -- versions and items -------------------------------------------------
 
     def get_item_versions(self, keys: Iterable[ItemKey]) -> dict[ItemKey, ItemVersion]:
-        ids = [_version_id(*key) for key in keys]
+        ids = [version_id(*key) for key in keys]
         found = self._find_by_ids(self.versions_name, ids)
-        versions = (_version_from_document(d) for d in found.values())
+        versions = (version_from_document(d) for d in found.values())
         return {v.key: v for v in versions}
 
     @_in_transaction
     def save_item_version(self, version: ItemVersion) -> None:
         writes = self._writes()
         txn = self._txn()
-        doc_id = _version_id(version.entity_name, version.item_id)
+        document = version_to_document(version)
         new = (
             self.transactional
             and txn is not None
-            and id_key(doc_id) in txn.absent
-            and writes.held(self.versions_name, doc_id) is None
+            and id_key(document["_id"]) in txn.absent
+            and writes.held(self.versions_name, document["_id"]) is None
         )
-        writes.replace(
-            self.versions_name,
-            {
-                "_id": doc_id,
-                "entity_name": version.entity_name,
-                "item_id": version.item_id,
-                "change_id": version.change_id,
-                "operation": version.operation.value,
-                "vector": sorted(version.vector.items()),
-                "heads": list(version.heads),
-            },
-            new=new,
-        )
+        writes.replace(self.versions_name, document, new=new)
 
     def _check_entity(self, entity_name: str, item_id: str) -> None:
         if (
@@ -869,7 +699,7 @@ class MongoDataStore(DataStore):
         Besides write conflicts, an insert of a change or version that
         another process wrote first: the next attempt reads it.
         """
-        if _transient(error):
+        if is_transient(error):
             return True
         if not isinstance(error, PyMongoError) or self._txn() is not None:
             return False
@@ -971,12 +801,12 @@ class MongoDataStore(DataStore):
             query["conflict_type"] = conflict_type.value
         found = self._find(self.conflicts_name, query)
         found.sort(key=lambda d: (d["created_us"], d["_id"]))
-        return [_conflict_from_document(d) for d in found]
+        return [conflict_from_document(d) for d in found]
 
     def get_conflict_log(self, conflict_id: str) -> ConflictLog | None:
         found = self._find_by_ids(self.conflicts_name, [conflict_id])
         document = found.get(id_key(conflict_id))
-        return None if document is None else _conflict_from_document(document)
+        return None if document is None else conflict_from_document(document)
 
     @_in_transaction
     def save_session(self, session: SyncSession) -> None:
@@ -992,54 +822,4 @@ class MongoDataStore(DataStore):
             .sort([("started_us", DESCENDING), ("_id", DESCENDING)])
             .limit(limit)
         )
-        return [_session_from_document(d) for d in cursor]
-
-
-def _change_to_document(change: ItemChange) -> dict[str, Any]:
-    return {
-        "_id": change.id,
-        "origin": change.origin,
-        "timestamp": change.timestamp,
-        "entity_name": change.entity_name,
-        "item_id": change.item_id,
-        "operation": change.operation.value,
-        # canonical items keep '$' keys, which are not plain field names
-        "item": json.dumps(change.item, separators=(",", ":")),
-        "vector": sorted(change.vector.items()),
-        "parent_id": change.parent_id,
-    }
-
-
-def _change_from_document(document: Mapping[str, Any]) -> ItemChange:
-    return ItemChange(
-        id=document["_id"],
-        operation=document["operation"],
-        entity_name=document["entity_name"],
-        item_id=document["item_id"],
-        item=json.loads(document["item"]),
-        origin=document["origin"],
-        timestamp=int(document["timestamp"]),
-        vector={origin: int(ts) for origin, ts in document["vector"]},
-        parent_id=document.get("parent_id"),
-    )
-
-
-def _version_from_document(document: Mapping[str, Any]) -> ItemVersion:
-    return ItemVersion(
-        entity_name=document["entity_name"],
-        item_id=document["item_id"],
-        change_id=document["change_id"],
-        operation=document["operation"],
-        vector={origin: int(ts) for origin, ts in document["vector"]},
-        heads=tuple(document["heads"]),
-    )
-
-
-def _conflict_from_document(document: Mapping[str, Any]) -> ConflictLog:
-    values = {k: v for k, v in document.items() if k not in ("_id", "created_us")}
-    return ConflictLog.from_dict({"id": document["_id"], **values})
-
-
-def _session_from_document(document: Mapping[str, Any]) -> SyncSession:
-    values = {k: v for k, v in document.items() if k not in ("_id", "started_us")}
-    return SyncSession.from_dict({"id": document["_id"], **values})
+        return [session_from_document(d) for d in cursor]
