@@ -8,7 +8,7 @@ from typing import Any
 from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
-__all__ = ["hello", "is_transient", "supports_transactions"]
+__all__ = ["hello", "is_transient", "runs_transactions", "supports_transactions"]
 
 
 def is_transient(error: BaseException | None, depth: int = 0) -> bool:
@@ -50,7 +50,11 @@ def supports_transactions(database: Database[Any]) -> bool:
     Replica sets and sharded clusters do; a standalone server and mongomock
     do not (or cannot say).
     """
-    reply = hello(database)
+    return runs_transactions(hello(database))
+
+
+def runs_transactions(reply: Mapping[str, Any]) -> bool:
+    """Whether a server that answered ``hello`` with *reply* runs transactions."""
     if not reply.get("logicalSessionTimeoutMinutes"):
         return False
     return bool(reply.get("setName")) or reply.get("msg") == "isdbgrid"

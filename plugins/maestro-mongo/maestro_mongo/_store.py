@@ -79,18 +79,10 @@ from ._records import (
     version_id,
     version_to_document,
 )
-from ._server import hello, is_transient, supports_transactions
+from ._server import hello, is_transient, runs_transactions
 from ._writes import Transaction, Write, WriteSet, write_groups
-from .exceptions import WriteLeaseLostError, WriteLeaseTimeoutError
 
-__all__ = [
-    "CODEC_OPTIONS",
-    "DEFAULT_PREFIX",
-    "MongoDataStore",
-    "WriteLeaseLostError",
-    "WriteLeaseTimeoutError",
-    "supports_transactions",
-]
+__all__ = ["CODEC_OPTIONS", "DEFAULT_PREFIX", "MongoDataStore"]
 
 logger = logging.getLogger(__name__)
 
@@ -159,7 +151,7 @@ class MongoDataStore(JournaledWrites, DataStore):
 
     *transactions* chooses how writes commit: ``True`` runs each Maestro
     transaction as a MongoDB multi-document transaction, ``False`` uses the
-    journal of :mod:`maestro_mongo._writes`, ``None`` (the default) asks the
+    journal of :mod:`maestro_mongo._journal`, ``None`` (the default) asks the
     server whether it can run transactions. Without transactions, writers
     take turns under a lease of *write_lease_seconds*, which bounds how long
     a crashed writer holds up the others. *close_client* makes :meth:`close`
@@ -195,7 +187,7 @@ class MongoDataStore(JournaledWrites, DataStore):
         self.client = database.client
         server = hello(database)
         self.transactional = (
-            supports_transactions(database) if transactions is None else transactions
+            runs_transactions(server) if transactions is None else transactions
         )
         # One round trip for writes to several collections needs MongoDB 8.0.
         self._client_bulk = int(server.get("maxWireVersion", 0)) >= 25 and hasattr(
