@@ -64,3 +64,27 @@ def test_a_missing_option_is_named(mongo_plugin_only):
     backend = get_backend("mongo")
     with pytest.raises(TypeError, match="database_name"):
         backend.provider_factory(provider_id="p", uri="mongodb://127.0.0.1:1/")
+
+
+def test_the_documented_import_paths_are_aliases():
+    import maestro.backends
+    import maestro.backends.mongo as alias
+    import maestro_mongo
+    from maestro.backends.mongo.contrib.factory import (
+        create_mongo_lock,
+        create_mongo_provider,
+        create_mongo_store,
+    )
+
+    import maestro
+
+    assert create_mongo_store is maestro_mongo.create_mongo_store
+    assert create_mongo_provider is maestro_mongo.create_mongo_provider
+    assert create_mongo_lock is maestro_mongo.create_mongo_lock
+    assert alias.__all__ == maestro_mongo.__all__ == sorted(maestro_mongo.__all__)
+    assert all(
+        getattr(alias, name) is getattr(maestro_mongo, name) for name in alias.__all__
+    )
+    # several distributions add to these packages: they stay namespaces
+    assert getattr(maestro, "__file__", None) is None
+    assert getattr(maestro.backends, "__file__", None) is None
