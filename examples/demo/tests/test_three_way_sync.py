@@ -195,7 +195,7 @@ STEP = st.one_of(WRITE, WRITE, SYNC)
 
 
 @settings(
-    max_examples=15,
+    max_examples=20,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
