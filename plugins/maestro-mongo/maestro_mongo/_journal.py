@@ -3,10 +3,14 @@
 Writers take turns under a lease on the provider's state document. A
 transaction's held writes are made durable in four steps: the lease is
 renewed (a writer that lost it writes nothing); the whole write set is
-inserted as one journal document; the writes are applied; the journal
+inserted as one journal document, with the user's documents as they were
+before; the writes are applied, the user's documents first; the journal
 document is deleted. A crash leaves either nothing or a journal document,
 which the next writer applies again, whole, before its own writes (each
-write is idempotent). See :mod:`maestro_mongo._writes` for the write set.
+write is idempotent). When the server refuses one of the user's documents
+(a unique index, a validator), those documents are put back as they were and
+the set is dropped: the transaction fails, and nothing of it remains. See
+:mod:`maestro_mongo._writes` for the write set.
 """
 
 from __future__ import annotations
@@ -17,10 +21,12 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import pymongo.errors
 from bson import ObjectId
 from pymongo import ASCENDING, ReturnDocument
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError, WriteError
 
+from ._codec import id_key
 from ._writes import Transaction, Write
 from .exceptions import WriteLeaseLostError, WriteLeaseTimeoutError
 
@@ -52,6 +58,7 @@ class JournaledWrites:
     journal_name: str
     _lease_owner: str
     _local: threading.local
+    _own_collections: frozenset[str]
 
     if TYPE_CHECKING:
 
@@ -138,15 +145,59 @@ class JournaledWrites:
                 f"{self.database.name!r} before committing; expected to commit "
                 f"within {self.write_lease_seconds} s. Nothing was written"
             )
+        # Your documents go first: only their writes can be refused (by an
+        # index or a validator of yours), and then they are put back as they
+        # were, before any record of Maestro's is written.
+        users = [w for w in writes if w["coll"] not in self._own_collections]
+        own = [w for w in writes if w["coll"] in self._own_collections]
+        entry = {
+            "_id": ObjectId(),
+            "writes": users + own,
+            "users": len(users),
+            "before": self._before_images(users),
+        }
         journal = self.collection(self.journal_name)
-        entry_id = ObjectId()
-        journal.insert_one({"_id": entry_id, "writes": writes})
-        self._apply_journaled(writes)
-        journal.delete_one({"_id": entry_id})
+        journal.insert_one(entry)
+        self._apply_journaled(entry)
+        journal.delete_one({"_id": entry["_id"]})
 
-    def _apply_journaled(self, writes: list[Write]) -> None:
-        """Apply a journaled write set (split out so tests can interrupt it)."""
-        self._send(writes)
+    def _before_images(self, writes: list[Write]) -> list[dict[str, Any]]:
+        """The documents *writes* will overwrite or delete, as they are now."""
+        ids: dict[str, list[Any]] = {}
+        for write in writes:
+            doc_id = write["doc"]["_id"] if "doc" in write else write["id"]
+            ids.setdefault(write["coll"], []).append(doc_id)
+        before = []
+        for collection, wanted in ids.items():
+            found = {
+                id_key(d["_id"]): d
+                for d in self.collection(collection).find({"_id": {"$in": wanted}})
+            }
+            for doc_id in wanted:
+                document = found.get(id_key(doc_id))
+                before.append({"coll": collection, "id": doc_id, "doc": document})
+        return before
+
+    def _apply_journaled(self, entry: dict[str, Any]) -> None:
+        """Apply a journaled write set; when your documents are refused, put
+        them back and drop the set, re-raising the refusal."""
+        writes, users = entry["writes"], entry["users"]
+        try:
+            self._send(writes[:users])
+        except _REFUSALS as error:
+            if not _refused(error):
+                raise
+            self._send(
+                [
+                    {"op": "replace", "coll": b["coll"], "doc": b["doc"]}
+                    if b["doc"] is not None
+                    else {"op": "delete", "coll": b["coll"], "id": b["id"]}
+                    for b in entry["before"]
+                ]
+            )
+            self.collection(self.journal_name).delete_one({"_id": entry["_id"]})
+            raise
+        self._send(writes[users:])
 
     def _complete_journal(self) -> None:
         """Apply again the write sets a crashed writer left behind."""
@@ -158,5 +209,30 @@ class JournaledWrites:
                 entry["_id"].generation_time.isoformat(),
                 len(entry["writes"]),
             )
-            self._apply_journaled(entry["writes"])
+            try:
+                self._apply_journaled(entry)
+            except _REFUSALS as error:
+                # put back: the interrupted transaction never took effect
+                logger.warning(
+                    "%s: dropped an interrupted write set whose documents are "
+                    "refused now: %s",
+                    self.provider_id,
+                    error,
+                    exc_info=True,
+                )
+                continue
             journal.delete_one({"_id": entry["_id"]})
+
+
+_REFUSALS: tuple[type[BaseException], ...] = (
+    WriteError,
+    BulkWriteError,
+    getattr(pymongo.errors, "ClientBulkWriteException", BulkWriteError),
+)
+
+
+def _refused(error: BaseException) -> bool:
+    """Whether the server refused a document (rather than failing otherwise)."""
+    if isinstance(error, (WriteError, BulkWriteError)):
+        return True
+    return bool(getattr(error, "write_errors", None))

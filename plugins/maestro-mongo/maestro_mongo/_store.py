@@ -204,6 +204,9 @@ class MongoDataStore(JournaledWrites, DataStore):
         self.journal_name = f"{p}journal"
         self._state_key = (self.versions_name, id_key(STATE_ID))
         self._logs = frozenset({self.conflicts_name, self.sessions_name})
+        self._own_collections = frozenset(
+            {self.changes_name, self.versions_name, *self._logs}
+        )
         self._mutex = threading.RLock()
         self._local = threading.local()
         self._lease_owner = f"{provider_id}:{uuid.uuid4()}"

@@ -39,8 +39,8 @@ def _commit(store: MongoDataStore, item_id: str, title: str):
 def _die_while_applying(store: MongoDataStore, monkeypatch, runs: int) -> None:
     """Make *store* die after applying *runs* runs of its next write set."""
 
-    def apply(writes):
-        for collection, run in write_groups(writes)[:runs]:
+    def apply(entry):
+        for collection, run in write_groups(entry["writes"])[:runs]:
             store.collection(collection).bulk_write(run, ordered=True)
         raise Died()
 
@@ -126,4 +126,46 @@ def test_a_failure_before_the_journal_writes_nothing(
     with pytest.raises(RuntimeError, match="stop"):
         store.run_in_transaction(fail)
     assert store.get_item_version("tasks", "1") is None
+    assert store.collection(store.journal_name).count_documents({}) == 0
+
+
+def test_a_refused_document_puts_back_those_written_before_it(
+    mongomock_client, new_database_name
+):
+    store = _store(mongomock_client, new_database_name())
+    users = store.collection("users")
+    users.create_index("email", unique=True)
+    users.insert_many([{"_id": "1", "email": "a@x"}, {"_id": "2", "email": "b@x"}])
+
+    def write_both() -> None:
+        store.execute_item_change(
+            Operation.UPDATE, "users", "1", {"id": "1", "email": "new@x"}
+        )
+        store.execute_item_change(
+            Operation.INSERT, "users", "3", {"id": "3", "email": "b@x"}
+        )
+
+    with pytest.raises(Exception, match="E11000"):
+        store.run_in_transaction(write_both)
+    assert users.find_one({"_id": "1"}) == {"_id": "1", "email": "a@x"}
+    assert users.find_one({"_id": "3"}) is None
+    assert store.collection(store.journal_name).count_documents({}) == 0
+
+
+def test_a_batch_with_a_refused_document_defers_only_that_change(
+    mongomock_client, new_database_name
+):
+    store = _store(mongomock_client, new_database_name())
+    store.collection("users").create_index("email", unique=True)
+    memory = create_memory_provider("memory")
+    for n, email in enumerate(["a@x", "b@x", "a@x", "c@x"]):
+        memory.store.commit_item_change(
+            "INSERT", "users", str(n), {"id": str(n), "email": email}
+        )
+    session = make_orchestrator([memory, SyncProvider(store)]).synchronize_providers(
+        "memory", "mongo"
+    )
+    assert (session.applied, session.deferred) == (3, 1)
+    assert store.get_item("users", "2") is None
+    assert {store.get_item("users", n)["email"] for n in "013"} == {"a@x", "b@x", "c@x"}
     assert store.collection(store.journal_name).count_documents({}) == 0
