@@ -7,7 +7,8 @@ both can store is written on the first the way its applications write, sent
 to the second by a session, and read back: the canonical values must be
 equal on both sides, and each side's own storage must hold each value in the
 backend's native form (a ``Decimal128`` in MongoDB, a timestamp in Firestore,
-a ``DecimalField`` value in Django), not as text.
+a ``DecimalField`` value in Django), not as text. The same goes for what a
+mobile app writes to Firestore itself, which the backend captures.
 """
 
 from __future__ import annotations
@@ -222,6 +223,8 @@ class Backends:
         self.mongo_client = mongo_client
         self.mongo_database = unique_name("types").replace("-", "_")
         self.firestore_client = emulator.client(unique_name("types"))
+        self.app = emulator.client(self.firestore_client.project)
+        """A plain client of the same database: the mobile app."""
 
     def provider(self, backend: str) -> SyncProvider:
         if backend == "django":
@@ -267,6 +270,7 @@ class Backends:
         return snapshot.to_dict()
 
     def close(self) -> None:
+        self.app.close()
         self.firestore_client.close()
         self.mongo_client.drop_database(self.mongo_database)
 
@@ -320,3 +324,65 @@ def test_every_native_type_reads_back_the_same_on_the_other_backend(
                 )
     assert not problems, "\n".join(problems)
     assert read == written == expected
+
+
+def app_form(value: Any, client: Any) -> Any:
+    """*value* as a mobile app writes it: Firestore's type, else the tagged map.
+
+    Firestore has no decimal, date, time, duration, UUID or ObjectId; an app
+    writes those as the canonical one-key map the backend documents.
+    """
+    from google.cloud import firestore
+
+    if isinstance(value, Reference):
+        return client.collection(value.entity_name).document(value.item_id)
+    if isinstance(value, GeoPoint):
+        return firestore.GeoPoint(value.latitude, value.longitude)
+    encoded = encode_item({"value": value})["value"]
+    if isinstance(encoded, dict) and list(encoded) in (
+        ["$numberDecimal"],
+        ["$dateOnly"],
+        ["$time"],
+        ["$timedelta"],
+        ["$uuid"],
+        ["$oid"],
+    ):
+        return encoded
+    return value
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("reader", ["django", "mongo"])
+def test_what_a_mobile_app_writes_reads_back_on_the_other_backends(backends, reader):
+    from maestro_firestore import capture_document
+
+    rows = [
+        r
+        for r in VALUE_TYPES
+        if r.storable_on("firestore") and r.storable_on(reader) and r.name != "grid"
+    ]
+    values = {row.name: row.value for row in rows}
+    item_id = f"app-to-{reader}"
+    source, target = backends.provider("firestore"), backends.provider(reader)
+
+    document = backends.app.collection(ENTITY).document(item_id)
+    document.set({name: app_form(v, backends.app) for name, v in values.items()})
+    change = capture_document(source.store, ENTITY, item_id, document.get().to_dict())
+    assert change is not None
+    session = make_orchestrator([source, target]).synchronize_providers(
+        "firestore", reader
+    )
+    assert (session.applied, session.deferred) == (1, 0), session
+
+    expected = encode_item({"id": item_id, **values})
+    assert change.item == expected
+    read = target.store.get_item(ENTITY, item_id)
+    raw = backends.raw(reader, item_id)
+    problems = [
+        f"{row.name}: {reader} gives {read.get(row.name)!r} and stores "
+        f"{raw.get(row.name)!r}; expected {expected[row.name]!r} in its native form"
+        for row in rows
+        if read.get(row.name) != expected[row.name]
+        or not row.native_on(reader)(raw.get(row.name))
+    ]
+    assert not problems, "\n".join(problems)
