@@ -196,6 +196,8 @@ class MongoDataStore(JournaledWrites, DataStore):
         self.write_lease_seconds = float(write_lease_seconds)
         self.close_client = close_client
         self._collections: dict[str, Collection[Any]] = {}
+        self._spans: dict[str, int] = {}
+        """Per origin, the span of timestamps the last full page covered."""
         p = collection_prefix
         self.changes_name = f"{p}changes"
         self.versions_name = f"{p}versions"
@@ -519,15 +521,18 @@ class MongoDataStore(JournaledWrites, DataStore):
         knowledge = self._state()["knowledge"]
         return VectorClock({origin_of_field(k): int(v) for k, v in knowledge.items()})
 
-    def changes_cursor(self, origin: str, after: int, limit: int) -> Any:
-        """The query behind :meth:`select_changes`, for ``explain()``."""
+    def changes_cursor(
+        self, origin: str, after: int, limit: int, upto: int | None = None
+    ) -> Any:
+        """The query behind :meth:`select_changes` (also for ``explain()``):
+        changes of *origin* after *after*, up to *upto* when given."""
+        bounds: dict[str, int] = {"$gt": after}
+        if upto is not None:
+            bounds["$lte"] = upto
         order = [("origin", ASCENDING), ("timestamp", ASCENDING)]
         return (
             self.collection(self.changes_name)
-            .find(
-                {"origin": origin, "timestamp": {"$gt": after}},
-                session=self._session(),
-            )
+            .find({"origin": origin, "timestamp": bounds}, session=self._session())
             .sort(order)
             .limit(limit)
         )
@@ -535,9 +540,40 @@ class MongoDataStore(JournaledWrites, DataStore):
     def select_changes(
         self, origin: str, after: int, limit: int
     ) -> Sequence[ItemChange]:
-        return [
-            change_from_document(d) for d in self.changes_cursor(origin, after, limit)
-        ]
+        """Up to *limit* changes of *origin* after *after*, oldest first.
+
+        After the first page of an origin, the query asks for a window of
+        timestamps half as wide again as the last full page covered, then
+        for wider windows after it while it comes up short, up to the newest
+        change held. A server whose planner sorts the whole index range
+        before applying the limit (SecantusDB does) then reads about a
+        page's worth of index keys, not the rest of the history. Timestamps
+        follow commit order, so a change that commits during the selection
+        comes after every change already visible: no window can pass over
+        it.
+        """
+        span = self._spans.get(origin)
+        found: list[dict[str, Any]] = []
+        lower, newest = after, None
+        while len(found) < limit:
+            upper = None if span is None else lower + span
+            if upper is not None and newest is not None and upper >= newest:
+                upper = None  # the last window: whatever is left
+            page = list(self.changes_cursor(origin, lower, limit - len(found), upper))
+            found.extend(page)
+            if span is None or upper is None or len(found) >= limit:
+                break
+            if newest is None:
+                newest = self.get_knowledge().get(origin)
+            if newest <= upper:
+                break  # nothing is held beyond this window
+            lower = upper
+            span *= 4 if page else 64
+        if len(found) >= 2 and len(found) >= limit:
+            # the next window: half as wide again as this full page
+            first, last = found[0]["timestamp"], found[-1]["timestamp"]
+            self._spans[origin] = max(1, (int(last) - int(first)) * 3 // 2)
+        return [change_from_document(d) for d in found]
 
     def count_changes(self, origin: str, after: int) -> int:
         return self.collection(self.changes_name).count_documents(

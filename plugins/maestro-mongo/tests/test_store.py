@@ -375,3 +375,41 @@ def test_a_document_your_unique_index_refuses_leaves_nothing(
     assert store.get_item("users", "2") == {"id": "2", "email": "b@x"}
     if not store.transactional:
         assert store.collection(store.journal_name).count_documents({}) == 0
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_change_selection_pages_through_bursts_and_gaps(
+    any_client, new_database_name, seed
+):
+    """Windows of timestamps adapt to the density of changes; no page ever
+    misses or repeats one, whatever the gaps between them."""
+    import random
+
+    from maestro_core.testing import FakeWallClock
+
+    rng = random.Random(seed)
+    clock = FakeWallClock()
+    store = create_mongo_store(
+        client=any_client, database_name=new_database_name(), wall_clock=clock
+    )
+    made = []
+    for n in range(120):
+        clock.advance(rng.choice([0, 0, 1e-6, 0.001, 0.5, 90, 86_400 * 30]))
+        made.append(
+            _commit(
+                store,
+                {"id": str(n), "collection_name": "t"},
+                entity="t",
+                item_id=str(n),
+            )
+        )
+    pages, cursor = [], 0
+    while page := list(
+        store.select_changes("mongo", cursor, rng.choice([1, 3, 7, 20]))
+    ):
+        pages.append(page)
+        cursor = page[-1].timestamp
+    assert [c.id for page in pages for c in page] == [c.id for c in made]
+    middle = made[60].timestamp
+    assert list(store.select_changes("mongo", middle, 500)) == made[61:]
+    assert list(store.select_changes("someone else", 0, 10)) == []
