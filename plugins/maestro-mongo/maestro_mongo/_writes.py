@@ -125,10 +125,21 @@ class WriteSet:
                 yield key, write
 
     def ordered(self) -> list[Write]:
-        """The writes to send: first-write order, the *last* documents at the end."""
-        first = [w for k, w in self.writes.items() if k not in self.last]
-        final = [w for k, w in self.writes.items() if k in self.last]
-        return first + final
+        """The writes to send: by collection, in the order each collection was
+        first written, and the *last* documents at the end.
+
+        A document is written once, so the order within a collection does not
+        matter; keeping a collection's writes together lets them go to the
+        server in one command.
+        """
+        by_collection: dict[str, list[Write]] = {}
+        final = []
+        for key, write in self.writes.items():
+            if key in self.last:
+                final.append(write)
+            else:
+                by_collection.setdefault(key[0], []).append(write)
+        return [w for run in by_collection.values() for w in run] + final
 
 
 @define
