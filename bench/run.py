@@ -68,19 +68,29 @@ def _format(result: Result) -> str:
     return f"{line} {verdict:<6} {result.detail}".rstrip()
 
 
-def markdown(report: dict) -> str:
-    """A saved report as a Markdown table, with the machine it ran on."""
+def markdown(report: dict, only: set[str] | None = None) -> str:
+    """A saved report as a Markdown table, with the machine it ran on;
+    *only* names the modules to show (``core``, ``firestore``...)."""
     machine = report["machine"]
+    took = ", ".join(
+        f"{name.removeprefix('bench_')} {seconds:.0f} s"
+        for name, seconds in report.get("module_seconds", {}).items()
+        if only is None or name.removeprefix("bench_") in only
+    )
     lines = [
         f"{machine['cpu']}, {machine['cores']} cores, Python {machine['python']}, "
-        f"{'quick' if report['quick'] else 'full'} sizes, median of "
-        f"{report['runs']} run{'s' * (report['runs'] > 1)}, "
-        f"{report['seconds']:.0f} s in all.",
+        f"{machine['platform']}; {'quick' if report['quick'] else 'full'} sizes, "
+        f"median of {report['runs']} run{'s' * (report['runs'] > 1)} ({took}).",
         "",
         "| measure | value | target | met | detail |",
         "|---|---:|---|---|---|",
     ]
-    for results in report["results"].values():
+    shown = {
+        name: results
+        for name, results in report["results"].items()
+        if only is None or name.removeprefix("bench_") in only
+    }
+    for results in shown.values():
         for r in (Result(**data) for data in results):
             verdict = {True: "yes", False: "**no**", None: ""}[r.ok]
             target = r.target.replace(">=", "≥").replace("<=", "≤")
@@ -89,7 +99,8 @@ def markdown(report: dict) -> str:
                 f"| {r.detail} |"
             )
     for name, error in report["failures"].items():
-        lines.append(f"| {name} | failed: {error} | | | |")
+        if only is None or name.removeprefix("bench_") in only:
+            lines.append(f"| {name} | failed: {error} | | | |")
     return "\n".join(lines)
 
 
@@ -151,12 +162,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--module", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     runs = args.runs or (1 if args.quick else 3)
-    if args.markdown:
-        print(markdown(json.loads(Path(args.markdown).read_text())))
-        return 0
     if args.module:
         return _module_main(args, runs)
     only = set(args.only.split(",")) if args.only else None
+    if args.markdown:
+        print(markdown(json.loads(Path(args.markdown).read_text()), only))
+        return 0
     output = args.output or str(
         HERE / ("results-quick.json" if args.quick else "results.json")
     )
