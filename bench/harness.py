@@ -107,14 +107,31 @@ def stopwatch(*, cold: bool = False) -> Iterator[Elapsed]:
         elapsed.stop()
 
 
-def evict_caches(mib: int = 128) -> None:
-    """Push the measured data out of the CPU caches by writing a larger buffer.
+def _largest_cache_mib() -> int:
+    """The size of the CPU's largest cache in MiB, as Linux reports it."""
+    sizes = [0]
+    for entry in Path("/sys/devices/system/cpu/cpu0/cache").glob("index*/size"):
+        text = entry.read_text().strip()
+        try:
+            if text.endswith("K"):
+                sizes.append(int(text[:-1]) // 1024)
+            elif text.endswith("M"):
+                sizes.append(int(text[:-1]))
+        except ValueError:
+            continue
+    return max(sizes)
+
+
+def evict_caches(mib: int | None = None) -> None:
+    """Push the measured data out of the CPU caches by writing a larger buffer
+    (*mib*, by default four times the largest cache and at least 128 MiB).
 
     A store built just before a timed block sits in the cache when it is
     small and not when it is large, which flatters the smaller size in a
     growth ratio; evicting before each timed block starts every size cold.
     """
-    buffer = bytearray(b"\x01") * (mib * 2**20)
+    size = mib or max(128, 4 * _largest_cache_mib())
+    buffer = bytearray(b"\x01") * (size * 2**20)
     del buffer
 
 
