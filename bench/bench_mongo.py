@@ -18,7 +18,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -204,59 +204,75 @@ def _load_history(store, count: int, origin: str) -> ItemChange | None:
     return last
 
 
-def _new_changes_with_history(history: int, new: int) -> tuple[float, float]:
-    """Median seconds to sync *new* changes out of MongoDB, and into it, while
-    it holds *history* changes (three rounds each).
+def _growth(sizes: tuple[int, int], new: int) -> dict[int, tuple[float, float]]:
+    """For each history size: median seconds to sync *new* changes into
+    MongoDB, and out of it (three rounds each).
 
     Each size gets a server of its own, so that no size pays for the data
-    another one left. The history is put straight into the collections; the
-    receiver of the changes going out holds the newest change of it (and so
-    knows the rest), as a provider that has synced before. The changes going
-    out update items of the history; those coming in insert new ones.
+    another one left, and the rounds alternate between the sizes, so that
+    both see the same load on a shared machine. The history is put straight
+    into the collections; the receiver of the changes going out holds the
+    newest change of it (and so knows the rest), as a provider that has
+    synced before. The changes going out update items of the history; those
+    coming in insert new ones.
     """
     import statistics
 
     import pymongo
     from maestro_mongo import create_mongo_provider
 
-    outs, ins = [], []
-    with _secantus_server() as server, pymongo.MongoClient(server.uri) as client:
-        mongo = create_mongo_provider(
-            client=client, database_name=_name("grow"), max_changes_per_session=BATCH
-        )
-        store = mongo.store
-        last = _load_history(store, history, "mongo")
-        receiver = create_memory_provider("receiver")
-        receiver.store.run_in_transaction(lambda: receiver.store.save_change(last))
-        memory = create_memory_provider("memory", max_changes_per_session=BATCH)
+    times: dict[int, tuple[list[float], list[float]]] = {n: ([], []) for n in sizes}
+    with ExitStack() as stack:
+        setups = {}
+        for history in sizes:
+            server = stack.enter_context(_secantus_server())
+            client = stack.enter_context(pymongo.MongoClient(server.uri))
+            mongo = create_mongo_provider(
+                client=client,
+                database_name=_name("grow"),
+                max_changes_per_session=BATCH,
+            )
+            last = _load_history(mongo.store, history, "mongo")
+            receiver = create_memory_provider("receiver")
+            receiver.store.run_in_transaction(
+                lambda r=receiver, c=last: r.store.save_change(c)
+            )
+            memory = create_memory_provider("memory", max_changes_per_session=BATCH)
+            setups[history] = (mongo, receiver, memory)
+
         for round_ in range(3):
-            for n in range(new):
-                item_id = f"h{(round_ * new + n) * (history // (3 * new))}"
-                store.commit_item_change(
-                    "UPDATE",
-                    ENTITY,
-                    item_id,
-                    {"id": item_id, "collection_name": ENTITY, "round": round_},
-                )
-            with stopwatch() as elapsed:
-                out = make_orchestrator([mongo, receiver]).synchronize_providers(
-                    "mongo", "receiver"
-                )
-            assert out.sent == new, out
-            outs.append(elapsed())
+            for history, (mongo, receiver, _) in setups.items():
+                for n in range(new):
+                    item_id = f"h{(round_ * new + n) * (history // (3 * new))}"
+                    mongo.store.commit_item_change(
+                        "UPDATE",
+                        ENTITY,
+                        item_id,
+                        {"id": item_id, "collection_name": ENTITY, "round": round_},
+                    )
+                with stopwatch() as elapsed:
+                    out = make_orchestrator([mongo, receiver]).synchronize_providers(
+                        "mongo", "receiver"
+                    )
+                assert out.sent == new, out
+                times[history][1].append(elapsed())
         for round_ in range(3):
-            for n in range(new):
-                item_id = f"new{round_}-{n}"
-                memory.store.commit_item_change(
-                    "INSERT", ENTITY, item_id, {"id": item_id, **_fields(n)}
-                )
-            with stopwatch() as elapsed:
-                into = make_orchestrator([memory, mongo]).synchronize_providers(
-                    "memory", "mongo"
-                )
-            assert into.applied == new, into
-            ins.append(elapsed())
-    return statistics.median(ins), statistics.median(outs)
+            for history, (mongo, _, memory) in setups.items():
+                for n in range(new):
+                    item_id = f"new{round_}-{n}"
+                    memory.store.commit_item_change(
+                        "INSERT", ENTITY, item_id, {"id": item_id, **_fields(n)}
+                    )
+                with stopwatch() as elapsed:
+                    into = make_orchestrator([memory, mongo]).synchronize_providers(
+                        "memory", "mongo"
+                    )
+                assert into.applied == new, into
+                times[history][0].append(elapsed())
+    return {
+        n: (statistics.median(ins), statistics.median(outs))
+        for n, (ins, outs) in times.items()
+    }
 
 
 @dataclass
@@ -322,8 +338,8 @@ def measure(quick: bool) -> list[Result]:
         )
         into_rate, out_rate, moved = _sync_rates(client, synced)
         apply_s, insert_many_s, batched = _apply_against_insert_many(client, applied)
-    small_in, small_out = _new_changes_with_history(small, new)
-    large_in, large_out = _new_changes_with_history(large, new)
+    growth = _growth((small, large), new)
+    (small_in, small_out), (large_in, large_out) = growth[small], growth[large]
 
     return [
         at_most(
