@@ -282,7 +282,7 @@ def reconnect() -> None:
             model = synced.model
             # saves through a proxy are sent with the proxy as sender
             senders = [model, *_proxies_of(model)]
-            pairs = []
+            pairs: list[tuple[Any, Callable[..., None], Any]] = []
             for sender in senders:
                 _atomic_save_base(sender)
                 pairs.extend(

@@ -64,6 +64,10 @@ def _labels(value: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _frozen(names: Iterable[str]) -> frozenset[str]:
+    return frozenset(names)
+
+
 @frozen
 class SyncedModel:
     """One entry of ``MODELS``: a model and how it takes part in syncs.
@@ -75,7 +79,7 @@ class SyncedModel:
 
     model: type[models.Model]
     entity_name: str
-    read_only_fields: frozenset[str] = field(factory=frozenset, converter=frozenset)
+    read_only_fields: frozenset[str] = field(factory=frozenset, converter=_frozen)
     fields: tuple[str, ...] | None = None
     conflict_policy: Any = None
 

@@ -21,7 +21,7 @@ import functools
 import json
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from django.conf import settings
 from django.db import connections, models, transaction
@@ -149,6 +149,10 @@ def _to_db_datetime(value: dt.datetime | None) -> dt.datetime | None:
     return timezone.make_naive(value, dt.UTC)
 
 
+@overload
+def _from_db_datetime(value: dt.datetime) -> dt.datetime: ...
+@overload
+def _from_db_datetime(value: None) -> None: ...
 def _from_db_datetime(value: dt.datetime | None) -> dt.datetime | None:
     if value is None or timezone.is_aware(value):
         return value

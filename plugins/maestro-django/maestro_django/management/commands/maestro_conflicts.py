@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -11,13 +12,13 @@ from maestro_core import ConflictNotFoundError, ConflictStatus, ConflictType
 from ...capture import changes_committed, local_store
 
 
-def _choice(enum: type, value: str | None) -> Any:
+def _choice(kind: type[enum.Enum], value: str | None) -> Any:
     if value is None:
         return None
     try:
-        return enum(value.upper())
+        return kind(value.upper())
     except ValueError:
-        names = sorted(m.value.lower() for m in enum)
+        names = sorted(m.value.lower() for m in kind)
         raise CommandError(
             f"{value!r} is not valid; expected one of {names!r}"
         ) from None
