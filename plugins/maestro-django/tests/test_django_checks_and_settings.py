@@ -150,3 +150,15 @@ def test_the_ready_made_callback_needs_providers(settings):
     settings.MAESTRO = {**settings.MAESTRO, "SYNC_PROVIDERS": [42]}
     with pytest.raises(ConfigurationError, match="entry 42 is not valid"):
         run_sync()
+
+
+def test_the_migrations_match_the_models():
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command(
+        "makemigrations", "maestro", "shop", check=True, dry_run=True, stdout=out
+    )
+    assert "No changes detected" in out.getvalue()
