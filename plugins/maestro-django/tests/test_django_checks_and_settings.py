@@ -152,6 +152,7 @@ def test_the_ready_made_callback_needs_providers(settings):
         run_sync()
 
 
+@pytest.mark.django_db
 def test_the_migrations_match_the_models():
     from io import StringIO
 
