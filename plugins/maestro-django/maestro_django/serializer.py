@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import json
 import logging
 import threading
 import uuid
@@ -24,9 +25,10 @@ from django.db import models
 from django.utils import timezone
 
 from maestro_core import decode_item, encode_item
+from maestro_core.codec import encode_value
 
 from .conf import SyncedModel, model_for_entity
-from .exceptions import UnwritableValueError
+from .exceptions import InexactValueError, MissingFieldError, UnwritableValueError
 
 __all__ = [
     "DjangoSerializer",
@@ -195,9 +197,60 @@ def _warn_unknown(synced: SyncedModel, name: str) -> None:
     )
 
 
+_SQLITE_DECIMAL = decimal.Context(prec=15).create_decimal_from_float
+"""How SQLite gives a decimal back: a float, read to 15 significant digits."""
+
+
+def _as_stored(target: models.Field, value: Any, vendor: str) -> Any:
+    """*value*, already converted for *target*, as the row will read back.
+
+    Predicted from the field type and the database, so that checking a
+    remote change costs no query: JSON goes through its encoder and decoder,
+    SQLite keeps 15 significant digits of a decimal, and without ``USE_TZ``
+    a datetime is stored in the default time zone.
+    """
+    if value is None:
+        return None
+    kind = target.get_internal_type()
+    if kind == "JSONField":
+        dumped = json.dumps(value, cls=target.encoder)
+        return json.loads(dumped, cls=target.decoder)
+    if kind == "DecimalField" and vendor == "sqlite" and value.is_finite():
+        if len(value.as_tuple().digits) > 15:
+            places = decimal.Decimal(1).scaleb(-(target.decimal_places or 0))
+            return _SQLITE_DECIMAL(float(value)).quantize(
+                places, context=target.context
+            )
+    if kind == "DateTimeField" and not settings.USE_TZ:
+        zone = timezone.get_default_timezone()
+        return timezone.make_aware(timezone.make_naive(value, zone), zone)
+    return value
+
+
+def _exactly(target: models.Field) -> str:
+    """What a value of *target* must look like to be stored unchanged."""
+    kind = target.get_internal_type()
+    if kind == "DecimalField" and target.decimal_places is not None:
+        places = target.decimal_places
+        return f"expected a decimal with {places} decimal place{'s' * (places != 1)}"
+    expected = _EXPECTED.get(kind)
+    if expected is not None:
+        return f"expected {expected[1]} the field holds unchanged"
+    return "expected a value the field holds unchanged"
+
+
 def _remote_value(
-    synced: SyncedModel, item_id: str, field: models.Field, value: Any
+    synced: SyncedModel,
+    item_id: str,
+    field: models.Field,
+    value: Any,
+    *,
+    sent: Any = None,
+    vendor: str | None = None,
 ) -> Any:
+    """*value* converted for *field*; with a *vendor*, also checked to be
+    stored exactly as *sent* (its canonical form)."""
+
     def refuse(reason: str) -> UnwritableValueError:
         return UnwritableValueError(
             f"item {item_id!r} of {synced.entity_name!r} has {field.name!r} = "
@@ -223,24 +276,41 @@ def _remote_value(
         if wrong:
             raise refuse(f"expected {description}")
     try:
-        value = _column_value(target, value)
+        converted = _column_value(target, value)
         if not field.is_relation:
-            field.run_validators(value)
+            field.run_validators(converted)
+        stored = None if vendor is None else _as_stored(target, converted, vendor)
     except (ValidationError, ValueError, TypeError, decimal.InvalidOperation) as e:
         raise refuse(f"expected a value the field can hold ({_message(e)})") from e
+    if vendor is not None and encode_value(stored) != sent:
+        raise InexactValueError(
+            f"{synced.label} {item_id!r} field {field.name!r}: {value!r} would be "
+            f"stored as {stored!r}; {_exactly(target)}",
+            item_id=item_id,
+            key=field.name,
+        )
     if kind == "DateTimeField" and not settings.USE_TZ:
-        value = timezone.make_naive(value, timezone.get_default_timezone())
-    return value
+        converted = timezone.make_naive(converted, timezone.get_default_timezone())
+    return converted
 
 
 def remote_values(
-    synced: SyncedModel, item_id: str, item: Mapping[str, Any]
+    synced: SyncedModel,
+    item_id: str,
+    item: Mapping[str, Any],
+    *,
+    exact_for: str | None = None,
 ) -> RemoteValues:
     """The writes a canonical remote *item* asks for, checked field by field.
 
     Unknown fields are dropped with one warning per model and field;
     read-only fields and fields outside an explicit list are ignored.
     A value the field cannot hold raises UnwritableValueError.
+
+    With *exact_for*, the vendor of the database written to (``"sqlite"``,
+    ``"postgresql"``, ...), the item must also be stored exactly as sent:
+    every field it may write present (else MissingFieldError) and every
+    value reading back the same canonical value (else InexactValueError).
     """
     model = synced.model
     meta = model._meta
@@ -249,6 +319,8 @@ def remote_values(
     m2m = {f.name: f for f in _m2m_fields(model)}
     values = RemoteValues()
     decoded = decode_item(item)
+    if exact_for is not None:
+        _check_complete(synced, item_id, decoded, [*by_name, *m2m], pk_name)
     for name, value in decoded.items():
         if name == "id" or name == pk_name:
             continue
@@ -258,6 +330,7 @@ def remote_values(
             continue
         if not synced.may_write(name):
             continue
+        sent = item[name]
         if isinstance(field, models.ManyToManyField):
             if not isinstance(value, list):
                 raise UnwritableValueError(
@@ -268,13 +341,49 @@ def remote_values(
                 )
             target = field.related_model._meta.pk
             related = [_remote_value(synced, item_id, target, v) for v in value]
+            if exact_for is not None:
+                held = sorted(set(related))
+                if encode_value(held) != sent:
+                    raise InexactValueError(
+                        f"{synced.label} {item_id!r} field {name!r}: {value!r} "
+                        f"would be stored as {held!r}; expected the sorted list of "
+                        "distinct related ids",
+                        item_id=item_id,
+                        key=name,
+                    )
             values.many_to_many[field] = related
             continue
-        converted = _remote_value(synced, item_id, field, value)
+        converted = _remote_value(
+            synced, item_id, field, value, sent=sent, vendor=exact_for
+        )
         values.columns[field.attname] = converted
         if field.is_relation and converted is not None:
             values.foreign_keys[field] = converted
     return values
+
+
+def _check_complete(
+    synced: SyncedModel,
+    item_id: str,
+    item: Mapping[str, Any],
+    names: list[str],
+    pk_name: str,
+) -> None:
+    """Refuse an item lacking a field the model stores and remote changes write.
+
+    A change carries the whole item: a row missing a field would take its
+    default here while the other providers hold no such field.
+    """
+    for name in names:
+        if name not in item and name != pk_name and synced.may_write(name):
+            raise MissingFieldError(
+                f"{synced.label} {item_id!r} lacks field {name!r}, which the "
+                "model stores; expected every field remote changes write (the "
+                "row would take the field's default, which the sender does not "
+                "hold)",
+                item_id=item_id,
+                key=name,
+            )
 
 
 class DjangoSerializer:

@@ -524,7 +524,8 @@ class DjangoDataStore(DataStore):
             if operation is Operation.DELETE:
                 rows.delete()
                 return
-            values = remote_values(synced, item_id, item)
+            vendor = connections[self.using].vendor
+            values = remote_values(synced, item_id, item, exact_for=vendor)
             self._check_parents(entity_name, item_id, model, pk, values)
             if values.columns:
                 exists = rows.update(**values.columns) > 0

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import decimal
+import functools
 import logging
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from maestro.backends.django.contrib.factory import create_django_provider
+from maestro_django import store
 from maestro_django.exceptions import UnknownEntityError
 from maestro_django.models import Change
 from maestro_django_testproject.shop.models import Author, Book, Everything
@@ -229,3 +234,150 @@ def test_without_a_policy_in_settings_the_default_lets_the_deletion_win(
 
     assert not Book.objects.filter(pk=book.pk).exists()
     assert memory.store.get_item("shop.book", str(book.pk)) is None
+
+
+MISSING = object()
+
+
+def _book(author, **fields):
+    return {"title": "t", "isbn": "1", "author": author, "pages": 2, **fields}
+
+
+@pytest.mark.parametrize(
+    ("bad", "expected"),
+    [
+        (
+            {"price": decimal.Decimal("89.9")},
+            "shop.everything '{pk}' field 'price': Decimal('89.9') would be stored as "
+            "Decimal('89.90'); expected a decimal with 2 decimal places",
+        ),
+        (
+            {"price": 5},
+            "field 'price': 5 would be stored as Decimal('5.00')",
+        ),
+        (
+            {"ip": "2001:0db8:0000::0001"},
+            "field 'ip': '2001:0db8:0000::0001' would be stored as '2001:db8::1'",
+        ),
+        (
+            {"token": "1b4e28ba-2fa1-11d2-883f-0016d3cca427"},
+            "would be stored as UUID('1b4e28ba-2fa1-11d2-883f-0016d3cca427')",
+        ),
+        (
+            {"tags": ["00000000-0000-0000-0000-000000000002"]},
+            "expected the sorted list of distinct related ids",
+        ),
+        (
+            {"price": MISSING},
+            "shop.everything '{pk}' lacks field 'price', which the model stores",
+        ),
+    ],
+    ids=["decimal-places", "decimal-int", "ip", "uuid-text", "m2m", "missing"],
+)
+def test_a_value_stored_differently_from_how_it_was_sent_is_deferred(
+    memory, django_provider, sync, bad, expected
+):
+    """Django would hold another value than the sender: the change waits, and
+    a corrected change from the sender settles it."""
+    thing = Everything.objects.create()
+    sync(django_provider, memory)
+    item = decode_item(memory.store.get_item("shop.everything", str(thing.pk)))
+    before = Everything.objects.values().get(pk=thing.pk)
+    sent = {k: v for k, v in {**item, **bad}.items() if v is not MISSING}
+    memory.store.commit_item_change("UPDATE", "shop.everything", str(thing.pk), sent)
+
+    session = sync(memory, django_provider)
+
+    assert (session.applied, session.deferred) == (0, 1)
+    [log] = _deferred(django_provider)
+    assert expected.format(pk=thing.pk) in log.description
+    assert Everything.objects.values().get(pk=thing.pk) == before  # nothing written
+
+    memory.store.commit_item_change("UPDATE", "shop.everything", str(thing.pk), item)
+    sync(memory, django_provider)
+    sync(memory, django_provider)  # the deferred change is retried: superseded
+
+    assert django_provider.store.get_conflict_log(log.id).status is (
+        ConflictStatus.RESOLVED
+    )
+    assert _deferred(django_provider) == []
+    assert django_provider.store.get_item("shop.everything", str(thing.pk)) == (
+        memory.store.get_item("shop.everything", str(thing.pk))
+    )
+
+
+def test_an_inexact_insert_writes_nothing_and_a_corrected_one_lands(
+    memory, django_provider, sync
+):
+    author = Author.objects.create(name="a")
+    sync(django_provider, memory)
+    _commit(memory, "shop.book", 5, title="t", isbn="1", author=author.pk)  # no pages
+
+    assert sync(memory, django_provider).deferred == 1
+    [log] = _deferred(django_provider)
+    assert "shop.book '5' lacks field 'pages'" in log.description
+    assert "MissingFieldError" in log.description
+    assert not Book.objects.filter(pk=5).exists()
+
+    _commit(memory, "shop.book", 5, "UPDATE", **_book(author.pk, pages=3))
+    sync(memory, django_provider)
+    sync(memory, django_provider)
+
+    assert Book.objects.get(pk=5).pages == 3
+    assert django_provider.store.get_conflict_log(log.id).status is (
+        ConflictStatus.RESOLVED
+    )
+
+
+def test_fields_remote_changes_do_not_write_may_be_missing(memory, sync, settings):
+    settings.MAESTRO = {
+        **settings.MAESTRO,
+        "MODELS": ["shop.author", {"model": "shop.book", "fields": ["title"]}],
+    }
+    author = Author.objects.create(name="a")
+    book = Book.objects.create(title="old", isbn="1", author=author, pages=5)
+    provider = create_django_provider()
+    sync(provider, memory)
+    _commit(memory, "shop.book", book.pk, "UPDATE", title="new")
+
+    assert sync(memory, provider).applied == 1
+    book.refresh_from_db()
+    assert (book.title, book.pages) == ("new", 5)
+
+
+def test_checking_exact_values_costs_no_query(
+    memory, django_provider, sync, monkeypatch
+):
+    """A sync of values stored exactly as sent makes the queries it made
+    before values were checked."""
+    author = Author.objects.create(name="a")
+    thing = Everything.objects.create(price=decimal.Decimal("1.50"), data={"a": [1]})
+    sync(django_provider, memory)
+    everything = decode_item(memory.store.get_item("shop.everything", str(thing.pk)))
+
+    def send_updates(pages):
+        for n in range(3):
+            _commit(
+                memory,
+                "shop.book",
+                n + 1,
+                "INSERT" if pages == 1 else "UPDATE",
+                **_book(author.pk, isbn=str(n), pages=pages),
+            )
+        memory.store.commit_item_change(
+            "UPDATE", "shop.everything", str(thing.pk), {**everything, "big": pages}
+        )
+
+    send_updates(1)
+    assert sync(memory, django_provider).applied == 4
+    send_updates(2)
+    with CaptureQueriesContext(connection) as checked:
+        assert sync(memory, django_provider).applied == 4
+
+    unchecked = functools.partial(store.remote_values, exact_for=None)
+    monkeypatch.setattr(store, "remote_values", lambda *a, **k: unchecked(*a))
+    send_updates(3)
+    with CaptureQueriesContext(connection) as before:
+        assert sync(memory, django_provider).applied == 4
+    assert len(checked) == len(before)
+    assert Book.objects.get(pk=1).pages == 3
