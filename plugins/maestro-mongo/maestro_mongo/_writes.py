@@ -40,6 +40,8 @@ Write = dict[str, Any]
 
 _REPLACE, _INSERT, _OVERWRITE = "replace", "insert", "overwrite"
 _DELETE, _MAX = "delete", "max"
+_RANK = {_DELETE: 0, _INSERT: 1, _OVERWRITE: 2, _REPLACE: 3, _MAX: 4}
+"""The order of the kinds of write to one collection (see ``WriteSet.ordered``)."""
 
 
 @define
@@ -129,8 +131,11 @@ class WriteSet:
         first written, and the *last* documents at the end.
 
         A document is written once, so the order within a collection does not
-        matter; keeping a collection's writes together lets them go to the
-        server in one command.
+        change the outcome. Within a collection the deletes go first (which
+        also frees any unique value they held), then the writes of each kind
+        together: an ordered bulk write sends one command per run of writes
+        of one kind, so a batch that inserts items and deletes their ids of
+        another type sends two commands, not one per write.
         """
         by_collection: dict[str, list[Write]] = {}
         final = []
@@ -139,7 +144,11 @@ class WriteSet:
                 final.append(write)
             else:
                 by_collection.setdefault(key[0], []).append(write)
-        return [w for run in by_collection.values() for w in run] + final
+        return [
+            w
+            for run in by_collection.values()
+            for w in sorted(run, key=lambda w: _RANK[w["op"]])
+        ] + final
 
 
 @define
