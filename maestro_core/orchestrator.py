@@ -201,7 +201,7 @@ class SyncOrchestrator:
             status=SessionStatus.IN_PROGRESS,
             started_at=target.store.now(),
         )
-        target.store.save_session(session)
+        _record(target, session)
         logger.info("session %s: %s -> %s started", session.id, source_id, target_id)
         counts = ApplyCounts()
         sent = 0
@@ -268,7 +268,7 @@ class SyncOrchestrator:
             error=error,
         )
         try:
-            target.store.save_session(session)
+            _record(target, session)
         except Exception:
             logger.error("could not record session %s", session.id, exc_info=True)
         log = logger.info if status is SessionStatus.SUCCEEDED else logger.error
@@ -296,6 +296,12 @@ def _so_far(session: SyncSession, counts: ApplyCounts, sent: int) -> SyncSession
         conflicts=counts.conflicts,
         deferred=counts.deferred,
     )
+
+
+def _record(provider: SyncProvider, session: SyncSession) -> None:
+    """Save *session* on *provider*, in a transaction as every store write is."""
+    store = provider.store
+    store.run_in_transaction(lambda: store.save_session(session))
 
 
 def _describe(error: BaseException) -> str:
