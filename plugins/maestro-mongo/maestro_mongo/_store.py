@@ -446,12 +446,13 @@ class MongoDataStore(JournaledWrites, DataStore):
         if txn is not None and key in txn.prefetched:
             document = dict(txn.prefetched[key] or {})
         else:
-            document = dict(
-                self.collection(self.versions_name).find_one(
-                    {"_id": STATE_ID}, session=self._session()
-                )
-                or {}
+            stored = self.collection(self.versions_name).find_one(
+                {"_id": STATE_ID}, session=self._session()
             )
+            if txn is not None and self.transactional:
+                # a transaction reads one snapshot: the state stays as read
+                txn.prefetched[key] = stored
+            document = dict(stored or {})
         knowledge = dict(document.get("knowledge") or {})
         held = txn.writes.held(self.versions_name, STATE_ID) if txn else None
         if held is not None:
@@ -502,14 +503,16 @@ class MongoDataStore(JournaledWrites, DataStore):
         ids: list[Any] = [STATE_ID]
         if pending is not None:
             ids.append(version_id(*pending[:2]))
-        for doc_id in ids:
-            txn.prefetched[id_key(doc_id)] = None
-        cursor = self.collection(self.versions_name).find(
-            {"_id": {"$in": ids}}, session=txn.session
-        )
-        for document in cursor:
-            txn.prefetched[id_key(document["_id"])] = document
-        txn.absent |= {k for k, v in txn.prefetched.items() if v is None}
+        ids = [i for i in ids if id_key(i) not in txn.prefetched]
+        if ids:
+            for doc_id in ids:
+                txn.prefetched[id_key(doc_id)] = None
+            cursor = self.collection(self.versions_name).find(
+                {"_id": {"$in": ids}}, session=txn.session
+            )
+            for document in cursor:
+                txn.prefetched[id_key(document["_id"])] = document
+            txn.absent |= {k for k, v in txn.prefetched.items() if v is None}
         txn.clock = int(self._state().get("value", 0))
         return txn.clock
 
@@ -597,9 +600,15 @@ class MongoDataStore(JournaledWrites, DataStore):
     @_in_transaction
     def save_change(self, change: ItemChange) -> None:
         writes = self._writes()
-        # a change this store has just made is new; a received one may be
-        # held already (applying it again must change nothing)
-        new = self.transactional and getattr(self._local, "making", False)
+        # A change this store has just made is new. A received one may be
+        # held already (applying it again must change nothing), unless its
+        # timestamp is above the knowledge of its origin: every held change
+        # was counted in the knowledge in the transaction that stored it.
+        new = self.transactional and (
+            getattr(self._local, "making", False)
+            or change.timestamp
+            > int(self._state()["knowledge"].get(knowledge_field(change.origin), 0))
+        )
         writes.replace(self.changes_name, change_to_document(change), new=new)
         writes.raise_max(
             self.versions_name,
