@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import importlib.metadata
+import json
+import os
+import subprocess
 import sys
 import types
 
@@ -162,3 +165,29 @@ def test_the_memory_backend_names_the_core_distribution(entry_points):
     backend = maestro_core.get_backend("memory")
     assert backend.distribution == "maestro-sync"
     assert backend.version == importlib.metadata.version("maestro-sync")
+
+
+def test_loading_every_installed_plugin_imports_no_client_library():
+    """Every maestro command loads all plugins; none may pull in its driver."""
+    script = (
+        "import json, sys\n"
+        "from maestro_core import get_backends\n"
+        "names = sorted(get_backends())\n"
+        "heavy = ('django', 'pymongo', 'bson', 'google.cloud.firestore', 'grpc')\n"
+        "print(json.dumps([names, [m for m in heavy if m in sys.modules]]))\n"
+    )
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("MAESTRO_") and k != "DJANGO_SETTINGS_MODULE"
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    names, loaded = json.loads(done.stdout)
+    assert "memory" in names and len(names) > 1, names
+    assert loaded == [], f"loading the plugins {names} imported {loaded}"

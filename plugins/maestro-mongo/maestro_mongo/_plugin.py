@@ -2,19 +2,22 @@
 
 The factories here take the options of a configuration file: plain values,
 with the connection string in ``uri``. The string may hold credentials, so it
-is never put into a message or a log.
+is never put into a message or a log. Nothing here imports pymongo until a
+provider or a lock is built.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from maestro_core import Backend, SyncProvider, hookimpl
 from maestro_core.plugins import RegisterBackend
 
-from ._factory import _database
-from ._lock import MongoSyncLock
-from ._store import DEFAULT_PREFIX, MongoDataStore
+if TYPE_CHECKING:
+    from ._lock import MongoSyncLock
+
+COLLECTION_PREFIX = "maestro_"
+"""The store's default prefix (:data:`maestro_mongo.DEFAULT_PREFIX`)."""
 
 __all__ = ["lock_from_options", "maestro_register_backends", "provider_from_options"]
 
@@ -44,9 +47,12 @@ def provider_from_options(
     *,
     uri: str,
     database_name: str,
-    collection_prefix: str = DEFAULT_PREFIX,
+    collection_prefix: str = COLLECTION_PREFIX,
 ) -> SyncProvider:
     """A provider from a configuration file's options; it owns its client."""
+    from ._factory import _database
+    from ._store import MongoDataStore
+
     client = _client(uri)
     try:
         store = MongoDataStore(
@@ -67,7 +73,7 @@ def lock_from_options(
     *,
     uri: str,
     database_name: str,
-    collection_prefix: str = DEFAULT_PREFIX,
+    collection_prefix: str = COLLECTION_PREFIX,
     name: str = "sync",
     **_other_options: Any,
 ) -> MongoSyncLock:
@@ -76,6 +82,9 @@ def lock_from_options(
     Options only a provider needs are ignored, so the lock can be built from
     the same options table.
     """
+    from ._factory import _database
+    from ._lock import MongoSyncLock
+
     client = _client(uri)
     try:
         return MongoSyncLock(
