@@ -19,6 +19,10 @@ if TYPE_CHECKING:
 COLLECTION_PREFIX = "maestro_"
 """The store's default prefix (:data:`maestro_mongo.DEFAULT_PREFIX`)."""
 
+SERVER_SELECTION_TIMEOUT_MS = 10_000
+"""How long a client made from options looks for a server, unless the
+connection string sets ``serverSelectionTimeoutMS`` itself."""
+
 __all__ = ["lock_from_options", "maestro_register_backends", "provider_from_options"]
 
 
@@ -31,8 +35,13 @@ def _client(uri: object) -> Any:
             "option 'uri' is not a MongoDB connection string; expected "
             "'mongodb://host:port/' or 'mongodb+srv://...'"
         )
+    options: dict[str, Any] = {}
+    if "serverselectiontimeoutms" not in uri.lower():
+        # A command run from a configuration file should say soon that the
+        # server is out of reach, rather than after pymongo's 30 s.
+        options["serverSelectionTimeoutMS"] = SERVER_SELECTION_TIMEOUT_MS
     try:
-        return MongoClient(uri)
+        return MongoClient(uri, **options)
     except (InvalidURI, ConfigurationError, ValueError, TypeError) as error:
         # The driver's message may quote the string, credentials included.
         raise ValueError(
