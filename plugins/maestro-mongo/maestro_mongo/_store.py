@@ -332,19 +332,29 @@ class MongoDataStore(JournaledWrites, DataStore):
         never changes), and the rest are replaced. Should another process
         write one of them meanwhile, the transaction fails with a write
         conflict or a duplicate key, and runs again.
+
+        The same query asks for the documents the transaction deletes from
+        that collection (such as an item's ids of other types), and the
+        deletes of documents the snapshot does not hold are left out: they
+        would delete nothing.
         """
         groups: dict[str, list[Write]] = {}
+        deletes: dict[str, list[Write]] = {}
         for write in writes:
-            if write["op"] == "replace" and write["coll"] not in self._logs:
+            if write["coll"] in self._logs:
+                continue
+            if write["op"] == "replace":
                 groups.setdefault(write["coll"], []).append(write)
+            elif write["op"] == "delete":
+                deletes.setdefault(write["coll"], []).append(write)
         left_out: set[int] = set()
         for collection, group in groups.items():
             if len(group) < SETTLED_UPSERTS:
                 continue
+            removed = deletes.get(collection, [])
+            ids = [w["doc"]["_id"] for w in group] + [w["id"] for w in removed]
             found = self.collection(collection).find(
-                {"_id": {"$in": [w["doc"]["_id"] for w in group]}},
-                {"_id": True},
-                session=session,
+                {"_id": {"$in": ids}}, {"_id": True}, session=session
             )
             stored = {id_key(document["_id"]) for document in found}
             for write in group:
@@ -354,6 +364,7 @@ class MongoDataStore(JournaledWrites, DataStore):
                     left_out.add(id(write))
                 else:
                     write["op"] = "overwrite"
+            left_out.update(id(w) for w in removed if id_key(w["id"]) not in stored)
         return [w for w in writes if id(w) not in left_out]
 
     def _send(self, writes: list[Write], session: Any = None) -> None:
