@@ -102,6 +102,10 @@ class _Pending(threading.local):
         self.depth = 0
         self.changes: dict[str, ItemChange] = {}
         self.versions: dict[ItemKey, ItemVersion] = {}
+        # the item whose change is being recorded, and its version once read
+        # together with the clock
+        self.recording: ItemKey | None = None
+        self.read: tuple[ItemKey, ItemVersion | None] | None = None
 
     def clear(self) -> None:
         self.changes.clear()
@@ -231,6 +235,18 @@ class DjangoDataStore(DataStore):
     def flush(self) -> None:
         """Send the buffered change rows, versions and knowledge."""
         pending = self._pending
+        if (
+            pending.changes
+            and pending.versions
+            and len(pending.changes) <= CHUNK
+            and len(pending.versions) <= CHUNK
+            and connections[self.using].vendor == "postgresql"
+        ):
+            changes = list(pending.changes.values())
+            versions = list(pending.versions.values())
+            pending.clear()
+            self._save_changes_and_versions(changes, versions)
+            return
         if pending.changes:
             changes = list(pending.changes.values())
             pending.changes.clear()
@@ -240,6 +256,26 @@ class DjangoDataStore(DataStore):
             pending.versions.clear()
             self._save_versions(versions)
 
+    def commit_item_change(
+        self,
+        operation: Operation | str,
+        entity_name: str,
+        item_id: str,
+        item: Mapping[str, Any],
+        execute_operation: bool = True,
+    ) -> ItemChange:
+        """As the core records a change; on PostgreSQL, the clock is advanced
+        and the item's version read in one statement."""
+        pending = self._pending
+        outer = pending.recording, pending.read
+        pending.recording, pending.read = (entity_name, item_id), None
+        try:
+            return super().commit_item_change(
+                operation, entity_name, item_id, item, execute_operation
+            )
+        finally:
+            pending.recording, pending.read = outer
+
     def issue_timestamp(self) -> int:
         """Lock, advance and read the clock in one statement where possible."""
         connection = connections[self.using]
@@ -247,6 +283,10 @@ class DjangoDataStore(DataStore):
             connection.vendor == "sqlite" and _sqlite_version() < (3, 35)
         ):
             return super().issue_timestamp()
+        pending = self._pending
+        key, pending.recording = pending.recording, None
+        if key is not None and connection.vendor == "postgresql":
+            return self._timestamp_and_version(key)
         wall = datetime_to_micros(self.wall_clock())
         with connection.cursor() as cursor:
             cursor.execute(
@@ -258,6 +298,52 @@ class DjangoDataStore(DataStore):
         if row is None:  # the first timestamp: the row is created
             return super().issue_timestamp()
         return int(row[0])
+
+    def _timestamp_and_version(self, key: ItemKey) -> int:
+        """Issue a timestamp and read *key*'s version, in one statement.
+
+        The version row is read ``FOR UPDATE``: should another transaction
+        have changed it while this one waited for the clock, the row as that
+        transaction committed it is returned, not the one this statement's
+        snapshot began with.
+        """
+        self.flush()
+        wall = datetime_to_micros(self.wall_clock())
+        with connections[self.using].cursor() as cursor:
+            cursor.execute(
+                "WITH clock AS (UPDATE maestro_clock SET value = CASE WHEN value < %s "
+                "THEN %s ELSE value + 1 END WHERE id = 1 RETURNING value), "
+                "version AS (SELECT change_id, operation, vector, heads "
+                "FROM maestro_item_version WHERE entity_name = %s AND item_id = %s "
+                "FOR UPDATE) "
+                "SELECT clock.value, version.change_id, version.operation, "
+                "version.vector, version.heads FROM clock LEFT JOIN version ON TRUE",
+                [wall, wall, *key],
+            )
+            row = cursor.fetchone()
+        if row is None:  # the first timestamp: the row is created
+            return super().issue_timestamp()
+        timestamp, change_id, operation, vector, heads = row
+        version = None
+        if change_id is not None:
+            version = ItemVersion(
+                entity_name=key[0],
+                item_id=key[1],
+                change_id=change_id,
+                operation=operation,
+                vector=json.loads(vector),
+                heads=json.loads(heads),
+            )
+        self._pending.read = (key, version)
+        return int(timestamp)
+
+    def get_item_version(self, entity_name: str, item_id: str) -> ItemVersion | None:
+        pending = self._pending
+        read = pending.read
+        if read is not None and read[0] == (entity_name, item_id):
+            pending.read = None
+            return read[1]
+        return super().get_item_version(entity_name, item_id)
 
     def read_clock_for_update(self) -> int:
         clocks = Clock.objects.using(self.using).filter(pk=1)
@@ -411,12 +497,61 @@ class DjangoDataStore(DataStore):
                 ],
                 ignore_conflicts=True,
             )
+        self._move_knowledge_past(changes)
+
+    def _move_knowledge_past(self, changes: Sequence[ItemChange]) -> None:
         newest: dict[str, int] = {}
+        own = self.provider_id  # its knowledge is read from the change log
         for change in changes:
-            newest[change.origin] = max(newest.get(change.origin, 0), change.timestamp)
-        newest.pop(self.provider_id, None)  # read from the change log
+            if change.origin != own:
+                newest[change.origin] = max(
+                    newest.get(change.origin, 0), change.timestamp
+                )
         for origin, timestamp in newest.items():
             self._move_knowledge(origin, timestamp)
+
+    def _save_changes_and_versions(
+        self, changes: Sequence[ItemChange], versions: Sequence[ItemVersion]
+    ) -> None:
+        """On PostgreSQL, :meth:`_save_changes` and :meth:`_save_versions` in
+        one statement: the change rows are inserted by a ``WITH`` query."""
+        params: list[Any] = []
+        for change in changes:
+            params += [
+                change.id,
+                change.origin,
+                change.timestamp,
+                change.operation.value,
+                change.entity_name,
+                change.item_id,
+                _dumps(change.item),
+                _dumps(change.vector.to_dict()),
+                change.parent_id,
+            ]
+        for version in versions:
+            params += [
+                version.entity_name,
+                version.item_id,
+                version.change_id,
+                version.operation.value,
+                _dumps(version.vector.to_dict()),
+                _dumps(list(version.heads)),
+            ]
+        change_rows = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(changes))
+        version_rows = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(versions))
+        with connections[self.using].cursor() as cursor:
+            cursor.execute(
+                "WITH change AS (INSERT INTO maestro_change (id, origin, timestamp, "
+                "operation, entity_name, item_id, item, vector, parent_id) "
+                f"VALUES {change_rows} ON CONFLICT DO NOTHING) "
+                "INSERT INTO maestro_item_version (entity_name, item_id, change_id, "
+                f"operation, vector, heads) VALUES {version_rows} "
+                "ON CONFLICT (entity_name, item_id) DO UPDATE SET "
+                "change_id = EXCLUDED.change_id, operation = EXCLUDED.operation, "
+                "vector = EXCLUDED.vector, heads = EXCLUDED.heads",
+                params,
+            )
+        self._move_knowledge_past(changes)
 
     def _move_knowledge(self, origin: str, timestamp: int) -> None:
         knowledge = Knowledge.objects.using(self.using)

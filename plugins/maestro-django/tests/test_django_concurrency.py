@@ -79,3 +79,43 @@ def test_nothing_is_lost_while_threads_save_and_syncs_run(settings, memory, sync
     keys = set(Change.objects.using("postgres").values_list("entity_name", "item_id"))
     assert len(keys) == WRITERS * SAVES
     assert_converged([provider.store, memory.store], sorted(keys))
+
+
+def test_a_change_recorded_while_another_holds_the_clock_follows_it(settings):
+    """The second change of an item waits for the clock, then builds on the
+    version the first one committed, not on what it held before waiting."""
+    settings.MAESTRO = {
+        **settings.MAESTRO,
+        "DATABASE": "postgres",
+        "CHANGES_COMMITTED_CALLBACK": None,
+    }
+    store = create_django_provider().store
+    item = {"id": 1, "name": "a"}
+    first = store.commit_item_change("INSERT", "shop.author", "1", item, False)
+    recorded = threading.Event()
+    changes = {}
+
+    def record(name: str, hold: float) -> None:
+        try:
+            with transaction.atomic(using="postgres"):
+                changes[name] = store.commit_item_change(
+                    "UPDATE", "shop.author", "1", {**item, "name": name}, False
+                )
+                recorded.set()
+                time.sleep(hold)
+        finally:
+            connections.close_all()
+
+    holder = threading.Thread(target=record, args=("held", 0.5))
+    holder.start()
+    assert recorded.wait(10)
+    waiter = threading.Thread(target=record, args=("waited", 0))
+    waiter.start()
+    holder.join()
+    waiter.join()
+
+    held, waited = changes["held"], changes["waited"]
+    assert held.parent_id == first.id
+    assert waited.parent_id == held.id
+    assert waited.vector.includes(held.vector)
+    assert store.get_item_version("shop.author", "1").change_id == waited.id
