@@ -19,6 +19,7 @@ import contextvars
 import datetime as dt
 import functools
 import json
+import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar, overload
@@ -42,6 +43,7 @@ from maestro_core import (
     encode_item,
 )
 from maestro_core.clock import datetime_to_micros, next_timestamp
+from maestro_core.model import new_id
 
 from .conf import get_settings, model_for_entity
 from .exceptions import MissingParentError, UnwritableValueError
@@ -66,6 +68,8 @@ __all__ = [
     "is_applying",
     "joining_transactions",
 ]
+
+logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 ItemKey = tuple[str, str]
@@ -102,10 +106,6 @@ class _Pending(threading.local):
         self.depth = 0
         self.changes: dict[str, ItemChange] = {}
         self.versions: dict[ItemKey, ItemVersion] = {}
-        # the item whose change is being recorded, and its version once read
-        # together with the clock
-        self.recording: ItemKey | None = None
-        self.read: tuple[ItemKey, ItemVersion | None] | None = None
 
     def clear(self) -> None:
         self.changes.clear()
@@ -162,6 +162,55 @@ def _from_db_datetime(value: dt.datetime | None) -> dt.datetime | None:
         return value
     return value.replace(tzinfo=dt.UTC)
 
+
+_RECORD_STATEMENT = """
+WITH clock AS (
+    UPDATE maestro_clock
+    SET value = CASE WHEN value < %(wall)s THEN %(wall)s ELSE value + 1 END
+    WHERE id = 1
+    RETURNING value
+), version AS (
+    SELECT change_id, vector::jsonb AS vector, heads
+    FROM maestro_item_version
+    WHERE entity_name = %(entity)s AND item_id = %(item_id)s
+    FOR UPDATE
+), new AS (
+    SELECT
+        clock.value AS timestamp,
+        version.change_id AS parent_id,
+        (
+            COALESCE(version.vector, '{}'::jsonb) || jsonb_build_object(
+                %(origin)s::text,
+                GREATEST(
+                    clock.value, COALESCE((version.vector ->> %(origin)s)::bigint, 0)
+                )
+            )
+        )::text AS vector,
+        version.vector::text AS old_vector,
+        version.heads AS old_heads
+    FROM clock LEFT JOIN version ON TRUE
+), change AS (
+    INSERT INTO maestro_change (
+        id, origin, timestamp, operation, entity_name, item_id, item, vector,
+        parent_id
+    )
+    SELECT %(id)s, %(origin)s, timestamp, %(operation)s, %(entity)s, %(item_id)s,
+        %(item)s, vector, parent_id
+    FROM new
+    ON CONFLICT DO NOTHING
+), written AS (
+    INSERT INTO maestro_item_version
+        (entity_name, item_id, change_id, operation, vector, heads)
+    SELECT %(entity)s, %(item_id)s, %(id)s, %(operation)s, vector, %(heads)s FROM new
+    ON CONFLICT (entity_name, item_id) DO UPDATE SET
+        change_id = EXCLUDED.change_id,
+        operation = EXCLUDED.operation,
+        vector = EXCLUDED.vector,
+        heads = EXCLUDED.heads
+)
+SELECT timestamp, parent_id, vector, old_vector, old_heads FROM new
+"""
+"""Records one local change on PostgreSQL (see ``_record_in_one_statement``)."""
 
 _CHANGE_COLUMNS = (
     "id",
@@ -264,17 +313,116 @@ class DjangoDataStore(DataStore):
         item: Mapping[str, Any],
         execute_operation: bool = True,
     ) -> ItemChange:
-        """As the core records a change; on PostgreSQL, the clock is advanced
-        and the item's version read in one statement."""
-        pending = self._pending
-        outer = pending.recording, pending.read
-        pending.recording, pending.read = (entity_name, item_id), None
-        try:
+        """Record a local change, as the core does.
+
+        On PostgreSQL, a change whose row the application has already written
+        is recorded in one statement (see :meth:`_record_in_one_statement`).
+        """
+        if (
+            execute_operation
+            or connections[self.using].vendor != "postgresql"
+            or not isinstance(entity_name, str)
+            or not isinstance(item_id, str)
+            or not entity_name.strip()
+            or not item_id.strip()
+        ):
             return super().commit_item_change(
                 operation, entity_name, item_id, item, execute_operation
             )
-        finally:
-            pending.recording, pending.read = outer
+        operation = Operation.coerce(operation)
+        canonical = self._canonical_item(item_id, item)
+        self.validate_item(operation, entity_name, item_id, canonical)
+        change = self.run_in_transaction(
+            lambda: self._record_in_one_statement(
+                operation, entity_name, item_id, canonical
+            )
+        )
+        logger.debug(
+            "%s committed %s %s/%s at %d",
+            self.provider_id,
+            operation.name,
+            entity_name,
+            item_id,
+            change.timestamp,
+        )
+        return change
+
+    def _record_in_one_statement(
+        self,
+        operation: Operation,
+        entity_name: str,
+        item_id: str,
+        item: dict[str, Any],
+    ) -> ItemChange:
+        """Issue a timestamp, read the item's version, insert the change and
+        write the new version, in one PostgreSQL statement.
+
+        The clock row stays locked until the transaction ends, so timestamps
+        follow commit order. The version row is read ``FOR UPDATE``: should
+        another transaction have changed it while this one waited for the
+        clock, the row as that transaction committed it is the base, not the
+        one this statement's snapshot began with. The new vector is the
+        base's with this provider moved up to the timestamp, as
+        :meth:`~maestro_core.VectorClock.advance` makes it.
+        """
+        self.flush()
+        change_id = new_id()
+        params = {
+            "wall": datetime_to_micros(self.wall_clock()),
+            "entity": entity_name,
+            "item_id": item_id,
+            "origin": self.provider_id,
+            "id": change_id,
+            "operation": operation.value,
+            "item": _dumps(item),
+            "heads": _dumps([change_id]),
+        }
+        with connections[self.using].cursor() as cursor:
+            cursor.execute(_RECORD_STATEMENT, params)
+            row = cursor.fetchone()
+        if row is None:  # the first timestamp: the clock row does not exist yet
+            return self._record_in_statements(operation, entity_name, item_id, item)
+        timestamp, parent_id, vector, old_vector, old_heads = row
+        change = ItemChange(
+            id=change_id,
+            operation=operation,
+            entity_name=entity_name,
+            item_id=item_id,
+            item=item,
+            origin=self.provider_id,
+            timestamp=timestamp,
+            vector=json.loads(vector),
+            parent_id=parent_id,
+        )
+        if parent_id is not None:
+            heads = json.loads(old_heads)
+            if len(heads) > 1:
+                previous = ItemVersion(
+                    entity_name=entity_name,
+                    item_id=item_id,
+                    change_id=parent_id,
+                    operation=operation,
+                    vector=json.loads(old_vector),
+                    heads=heads,
+                )
+                self.settle_waiting_conflicts(previous, change)
+        return change
+
+    def _record_in_statements(
+        self,
+        operation: Operation,
+        entity_name: str,
+        item_id: str,
+        item: dict[str, Any],
+    ) -> ItemChange:
+        """What the core's ``commit_item_change`` does inside its transaction."""
+        timestamp = self.issue_timestamp()
+        version = self.get_item_version(entity_name, item_id)
+        change = self._local_change(
+            operation, entity_name, item_id, item, timestamp, version
+        )
+        self._record_local_change(change, version)
+        return change
 
     def issue_timestamp(self) -> int:
         """Lock, advance and read the clock in one statement where possible."""
@@ -283,10 +431,6 @@ class DjangoDataStore(DataStore):
             connection.vendor == "sqlite" and _sqlite_version() < (3, 35)
         ):
             return super().issue_timestamp()
-        pending = self._pending
-        key, pending.recording = pending.recording, None
-        if key is not None and connection.vendor == "postgresql":
-            return self._timestamp_and_version(key)
         wall = datetime_to_micros(self.wall_clock())
         with connection.cursor() as cursor:
             cursor.execute(
@@ -298,52 +442,6 @@ class DjangoDataStore(DataStore):
         if row is None:  # the first timestamp: the row is created
             return super().issue_timestamp()
         return int(row[0])
-
-    def _timestamp_and_version(self, key: ItemKey) -> int:
-        """Issue a timestamp and read *key*'s version, in one statement.
-
-        The version row is read ``FOR UPDATE``: should another transaction
-        have changed it while this one waited for the clock, the row as that
-        transaction committed it is returned, not the one this statement's
-        snapshot began with.
-        """
-        self.flush()
-        wall = datetime_to_micros(self.wall_clock())
-        with connections[self.using].cursor() as cursor:
-            cursor.execute(
-                "WITH clock AS (UPDATE maestro_clock SET value = CASE WHEN value < %s "
-                "THEN %s ELSE value + 1 END WHERE id = 1 RETURNING value), "
-                "version AS (SELECT change_id, operation, vector, heads "
-                "FROM maestro_item_version WHERE entity_name = %s AND item_id = %s "
-                "FOR UPDATE) "
-                "SELECT clock.value, version.change_id, version.operation, "
-                "version.vector, version.heads FROM clock LEFT JOIN version ON TRUE",
-                [wall, wall, *key],
-            )
-            row = cursor.fetchone()
-        if row is None:  # the first timestamp: the row is created
-            return super().issue_timestamp()
-        timestamp, change_id, operation, vector, heads = row
-        version = None
-        if change_id is not None:
-            version = ItemVersion(
-                entity_name=key[0],
-                item_id=key[1],
-                change_id=change_id,
-                operation=operation,
-                vector=json.loads(vector),
-                heads=json.loads(heads),
-            )
-        self._pending.read = (key, version)
-        return int(timestamp)
-
-    def get_item_version(self, entity_name: str, item_id: str) -> ItemVersion | None:
-        pending = self._pending
-        read = pending.read
-        if read is not None and read[0] == (entity_name, item_id):
-            pending.read = None
-            return read[1]
-        return super().get_item_version(entity_name, item_id)
 
     def read_clock_for_update(self) -> int:
         clocks = Clock.objects.using(self.using).filter(pk=1)
