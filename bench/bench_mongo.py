@@ -33,39 +33,77 @@ ENTITY = "bench_items"
 BATCH = 50
 
 
+def _command_counter():
+    """A listener counting the commands a client sends (each a round trip)."""
+    from pymongo import monitoring
+
+    class Commands(monitoring.CommandListener):
+        count = 0
+
+        def started(self, event) -> None:
+            self.count += 1
+
+        def succeeded(self, event) -> None:
+            pass
+
+        def failed(self, event) -> None:
+            pass
+
+    return Commands()
+
+
+@dataclass
+class _Cost:
+    """What one stretch of work took: wall-clock seconds, CPU seconds of the
+    client and of the server process, and commands sent."""
+
+    seconds: float
+    client_cpu: float
+    server_cpu: float
+    commands: int
+
+
+@contextmanager
+def _costing(server, commands) -> Iterator[list[_Cost]]:
+    """Measure a block; its :class:`_Cost` is in the yielded list after it."""
+    found: list[_Cost] = []
+    with stopwatch() as elapsed:
+        client_cpu, server_cpu = time.process_time(), server.cpu_seconds()
+        sent = commands.count
+        yield found
+        client_cpu = time.process_time() - client_cpu
+        server_cpu = server.cpu_seconds() - server_cpu
+        sent = commands.count - sent
+    found.append(_Cost(elapsed(), client_cpu, server_cpu, sent))
+
+
 def _fields(n: int) -> dict:
     return {"name": f"item {n}", "count": n, "score": n * 0.5, "tags": ["a", "b"]}
 
 
-def _commit_against_insert(client, count: int, server) -> tuple:
-    """Seconds for *count* ``commit_item_change`` and for as many ``insert_one``
-    of the same documents; alternating rounds, so both see the same load.
-    Also the ratio of the CPU time both take, client and server together,
-    which other processes on a shared machine disturb less."""
+def _commit_against_insert(client, count: int, server, commands) -> tuple[_Cost, _Cost]:
+    """What *count* ``commit_item_change`` and as many ``insert_one`` of the
+    same documents take; alternating rounds, so both see the same load. The
+    CPU time of client and server is disturbed less than wall-clock time by
+    other processes on a shared machine."""
     from maestro_mongo import create_mongo_store, item_to_document
 
     store = create_mongo_store(client=client, database_name=_name("commit"))
     plain = store.collection("plain_inserts")
     rounds = 4
     per_round = count // rounds
-    commit_seconds = insert_seconds = commit_cpu = insert_cpu = 0.0
-
-    def cpu() -> float:
-        return time.process_time() + server.cpu_seconds()
-
+    commits: list[_Cost] = []
+    inserts: list[_Cost] = []
     for r in range(rounds):
         ids = [f"{r}-{n}" for n in range(per_round)]
         documents = [
             item_to_document({"id": i, **_fields(n)}) for n, i in enumerate(ids)
         ]
-        start = cpu()
-        with stopwatch() as elapsed:
+        with _costing(server, commands) as inserted:
             for document in documents:
                 plain.insert_one(document)
-        insert_seconds += elapsed()
-        insert_cpu += cpu() - start
-        start = cpu()
-        with stopwatch() as elapsed:
+        inserts += inserted
+        with _costing(server, commands) as committed:
             for n, item_id in enumerate(ids):
                 store.commit_item_change(
                     operation=Operation.INSERT,
@@ -73,9 +111,26 @@ def _commit_against_insert(client, count: int, server) -> tuple:
                     item_id=item_id,
                     item={"id": item_id, "collection_name": ENTITY, **_fields(n)},
                 )
-        commit_seconds += elapsed()
-        commit_cpu += cpu() - start
-    return commit_seconds, insert_seconds, rounds * per_round, commit_cpu / insert_cpu
+        commits += committed
+    return _total(commits), _total(inserts)
+
+
+def _total(costs: list[_Cost]) -> _Cost:
+    return _Cost(
+        sum(c.seconds for c in costs),
+        sum(c.client_cpu for c in costs),
+        sum(c.server_cpu for c in costs),
+        sum(c.commands for c in costs),
+    )
+
+
+def _per(cost: _Cost, units: float) -> str:
+    """One stretch's cost per unit: round trips, client and server CPU."""
+    return (
+        f"{cost.commands / units:.1f} round trips, "
+        f"client CPU {1000 * cost.client_cpu / units:.2f} ms, "
+        f"server CPU {1000 * cost.server_cpu / units:.2f} ms"
+    )
 
 
 def _name(what: str) -> str:
@@ -121,9 +176,11 @@ def _sync_rates(client, count: int) -> tuple[float, float, int]:
     return into_rate, out.applied / elapsed(), into.applied
 
 
-def _apply_against_insert_many(client, count: int) -> tuple[float, float, int]:
-    """Seconds to apply *count* remote inserts in batches of BATCH, and to
-    ``insert_many`` the same documents in batches of the same size."""
+def _apply_against_insert_many(
+    client, count: int, server, commands
+) -> tuple[_Cost, _Cost]:
+    """What it takes to apply *count* remote inserts in batches of BATCH, and
+    to ``insert_many`` the same documents in batches of the same size."""
     from maestro_mongo import create_mongo_provider, item_to_document
 
     mongo = create_mongo_provider(
@@ -138,16 +195,15 @@ def _apply_against_insert_many(client, count: int) -> tuple[float, float, int]:
         item_to_document(memory.store.get_item(ENTITY, str(n))) for n in range(count)
     ]
     plain = mongo.store.collection("plain_batches")
-    with stopwatch() as elapsed:
+    with _costing(server, commands) as inserted:
         for start in range(0, count, BATCH):
             plain.insert_many(documents[start : start + BATCH])
-    insert_seconds = elapsed()
-    with stopwatch() as elapsed:
+    with _costing(server, commands) as applied:
         session = make_orchestrator([memory, mongo]).synchronize_providers(
             "memory", "mongo"
         )
     assert session.applied == count, session
-    return elapsed(), insert_seconds, count
+    return applied[0], inserted[0]
 
 
 def _load_history(store, count: int, origin: str) -> ItemChange | None:
@@ -275,6 +331,14 @@ def _growth(sizes: tuple[int, int], new: int) -> dict[int, tuple[float, float]]:
     }
 
 
+@contextmanager
+def _phase(what: str) -> Iterator[None]:
+    """Say on stderr how long one part of the module took."""
+    with stopwatch() as elapsed:
+        yield
+    print(f"  bench_mongo: {what}: {elapsed():.0f} s", file=sys.stderr)
+
+
 @dataclass
 class _Server:
     uri: str
@@ -329,30 +393,46 @@ def measure(quick: bool) -> list[Result]:
     commits = 400 if quick else 2_000
     synced = 2_000 if quick else 10_000
     applied = 1_000 if quick else 5_000
-    small, large = (5_000, 50_000) if quick else (10_000, 100_000)
+    small, large = (2_000, 20_000) if quick else (10_000, 100_000)
     new = 500 if quick else 1_000
 
-    with _secantus_server() as server, pymongo.MongoClient(server.uri) as client:
-        commit_s, insert_s, committed, cpu = _commit_against_insert(
-            client, commits, server
+    commands = _command_counter()
+    with ExitStack() as stack:
+        server = stack.enter_context(_secantus_server())
+        client = stack.enter_context(
+            pymongo.MongoClient(server.uri, event_listeners=[commands])
         )
-        into_rate, out_rate, moved = _sync_rates(client, synced)
-        apply_s, insert_many_s, batched = _apply_against_insert_many(client, applied)
-    growth = _growth((small, large), new)
+        with _phase("commits against insert_one"):
+            commit, insert = _commit_against_insert(client, commits, server, commands)
+        with _phase("sync rates"):
+            into_rate, out_rate, moved = _sync_rates(client, synced)
+        with _phase("applying against insert_many"):
+            applied_cost, batches_cost = _apply_against_insert_many(
+                client, applied, server, commands
+            )
+    with _phase("growth"):
+        growth = _growth((small, large), new)
     (small_in, small_out), (large_in, large_out) = growth[small], growth[large]
+    committed = commits // 4 * 4
+    batches = -(-applied // BATCH)
+
+    def cpu(cost: _Cost) -> float:
+        return cost.client_cpu + cost.server_cpu
 
     return [
         at_most(
             "mongo: commit_item_change time / plain insert_one time",
-            commit_s / insert_s,
+            commit.seconds / insert.seconds,
             "x",
             3,
-            f"{committed / commit_s:,.0f} commits/s against "
-            f"{committed / insert_s:,.0f} insert_one/s, {committed:,} documents",
+            f"{committed / commit.seconds:,.0f} commits/s against "
+            f"{committed / insert.seconds:,.0f} insert_one/s, {committed:,} "
+            f"documents; per commit {_per(commit, committed)}; per insert_one "
+            f"{_per(insert, committed)}",
         ),
         info(
             "mongo: commit_item_change CPU time / insert_one CPU time",
-            cpu,
+            cpu(commit) / cpu(insert),
             "x",
             "client and server process together",
         ),
@@ -360,12 +440,19 @@ def measure(quick: bool) -> list[Result]:
         info(f"mongo -> memory sync, {moved:,} changes", out_rate, "changes/s"),
         at_least(
             "mongo: applying remote inserts / insert_many, same batches",
-            100 * insert_many_s / apply_s,
+            100 * batches_cost.seconds / applied_cost.seconds,
             "%",
             40,
-            f"{batched / apply_s:,.0f} changes/s applied against "
-            f"{batched / insert_many_s:,.0f} documents/s by insert_many, "
-            f"batches of {BATCH}",
+            f"{applied / applied_cost.seconds:,.0f} changes/s applied against "
+            f"{applied / batches_cost.seconds:,.0f} documents/s by insert_many, "
+            f"batches of {BATCH}; per batch applied {_per(applied_cost, batches)}; "
+            f"per insert_many {_per(batches_cost, batches)}",
+        ),
+        info(
+            "mongo: applying remote inserts, CPU time / insert_many CPU time",
+            cpu(applied_cost) / cpu(batches_cost),
+            "x",
+            "client and server process together",
         ),
         at_most(
             f"mongo: {new:,} new changes into mongo, history {large:,} / {small:,}",
