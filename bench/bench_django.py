@@ -6,7 +6,8 @@ database of its own (``maestro_bench_<pid>``, created and dropped here). Run alo
 (``python bench/bench_django.py [--quick]``) or through ``run.py``.
 
 * captured save vs plain save: the same model, autocommit saves, with the
-  model in ``MAESTRO['MODELS']`` and without, in the same run;
+  model in ``MAESTRO['MODELS']`` and without, in the same run (and, for
+  information, each save in a ``transaction.atomic()`` block of its own);
 * applying remote changes into Django vs the same rows saved through the
   ORM in one transaction;
 * changes synced per second into and out of Django;
@@ -204,10 +205,22 @@ def _local_history(alias: str, count: int, start: int = 0) -> None:
 # -- the measures -------------------------------------------------------------
 
 
-def _save_cost(alias: str, count: int) -> tuple[float, float]:
-    """Seconds per autocommit save: (captured, plain), interleaved rounds."""
-    from django.db import connections
+def _save_cost(alias: str, count: int, atomic: bool = False) -> tuple[float, float]:
+    """Seconds per save: (captured, plain), interleaved rounds.
+
+    Autocommit saves, or with *atomic* each save in a ``transaction.atomic()``
+    block of its own, as with ``ATOMIC_REQUESTS`` (the plain save then pays
+    for a transaction too).
+    """
+    from django.db import connections, transaction
     from maestro_django_testproject.shop.models import ConformanceItem
+
+    def save(item: ConformanceItem, **options: bool) -> None:
+        if atomic:
+            with transaction.atomic(using=alias):
+                item.save(using=alias, **options)
+        else:
+            item.save(using=alias, **options)
 
     timings: dict[bool, float] = {True: 0.0, False: 0.0}
     rounds = 4
@@ -218,9 +231,9 @@ def _save_cost(alias: str, count: int) -> tuple[float, float]:
             with _capturing(alias, synced=synced), stopwatch() as elapsed:
                 for n in range(per_round):
                     item = ConformanceItem(id=f"s{n}", **_fields(n))
-                    item.save(using=alias, force_insert=True)
+                    save(item, force_insert=True)
                     item.count += 1
-                    item.save(using=alias)
+                    save(item)
             timings[synced] += elapsed()
     connections[alias].close()
     saves = 2 * per_round * rounds
@@ -328,6 +341,7 @@ def _measure_database(alias: str, name: str, quick: bool) -> list[Result]:
     new = 1_000
 
     captured, plain = _save_cost(alias, saves)
+    captured_atomic, plain_atomic = _save_cost(alias, saves, atomic=True)
     orm = _orm_rate(alias, applied)
     applying = _into_rate(alias, applied)
     into = _into_rate(alias, synced)
@@ -342,6 +356,12 @@ def _measure_database(alias: str, name: str, quick: bool) -> list[Result]:
             2.5,
             f"{captured * 1e6:.0f} us vs {plain * 1e6:.0f} us per save, "
             f"{saves} saves each",
+        ),
+        info(
+            f"{name}: captured save / plain save, each in transaction.atomic()",
+            captured_atomic / plain_atomic,
+            "x",
+            f"{captured_atomic * 1e6:.0f} us vs {plain_atomic * 1e6:.0f} us per save",
         ),
         at_least(
             f"{name}: applying remote changes / ORM saves in one transaction",
