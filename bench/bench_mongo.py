@@ -206,6 +206,42 @@ def _apply_against_insert_many(
     return applied[0], inserted[0]
 
 
+def _inserts_in_transactions(client, count: int, server, commands) -> tuple:
+    """What ``insert_many`` of *count* documents in batches of BATCH takes
+    each batch in a transaction of its own (with its commit), and outside
+    one, alternating; and the same for upserts (``bulk_write`` of
+    ``ReplaceOne(upsert=True)``) of new documents in transactions."""
+    from maestro_mongo import item_to_document
+    from pymongo import ReplaceOne
+
+    database = client[_name("transactions")]
+    costs: dict[str, list[_Cost]] = {"outside": [], "inside": [], "upserts": []}
+    for start in range(0, count, BATCH):
+        for way, found in costs.items():
+            documents = [
+                item_to_document({"id": f"{way}-{n}", **_fields(n)})
+                for n in range(start, min(count, start + BATCH))
+            ]
+            collection = database[way]
+            with _costing(server, commands) as cost:
+                if way == "outside":
+                    collection.insert_many(documents)
+                else:
+                    with client.start_session() as session:
+                        session.start_transaction()
+                        if way == "inside":
+                            collection.insert_many(documents, session=session)
+                        else:
+                            upserts = [
+                                ReplaceOne({"_id": d["_id"]}, d, upsert=True)
+                                for d in documents
+                            ]
+                            collection.bulk_write(upserts, session=session)
+                        session.commit_transaction()
+            found += cost
+    return tuple(_total(costs[way]) for way in ("inside", "outside", "upserts"))
+
+
 def _load_history(store, count: int, origin: str) -> ItemChange | None:
     """Put *count* changes of *origin* (with items and versions) straight into
     the store's collections, as a long-running provider would hold them."""
@@ -410,6 +446,10 @@ def measure(quick: bool) -> list[Result]:
             applied_cost, batches_cost = _apply_against_insert_many(
                 client, applied, server, commands
             )
+        with _phase("inserts inside and outside transactions"):
+            inside, outside, upserts = _inserts_in_transactions(
+                client, applied, server, commands
+            )
     with _phase("growth"):
         growth = _growth((small, large), new)
     (small_in, small_out), (large_in, large_out) = growth[small], growth[large]
@@ -453,6 +493,19 @@ def measure(quick: bool) -> list[Result]:
             cpu(applied_cost) / cpu(batches_cost),
             "x",
             "client and server process together",
+        ),
+        info(
+            "mongo: insert_many in a transaction / outside one, same batches",
+            inside.seconds / outside.seconds,
+            "x",
+            f"with the commit; per batch in a transaction {_per(inside, batches)}; "
+            f"outside {_per(outside, batches)}",
+        ),
+        info(
+            "mongo: upserts of new documents / inserts, in transactions",
+            upserts.seconds / inside.seconds,
+            "x",
+            f"per batch of upserts {_per(upserts, batches)}",
         ),
         at_most(
             f"mongo: {new:,} new changes into mongo, history {large:,} / {small:,}",
