@@ -170,7 +170,7 @@ WITH clock AS (
     WHERE id = 1
     RETURNING value
 ), version AS (
-    SELECT change_id, vector::jsonb AS vector, heads
+    SELECT change_id, operation, vector::jsonb AS vector, heads
     FROM maestro_item_version
     WHERE entity_name = %(entity)s AND item_id = %(item_id)s
     FOR UPDATE
@@ -186,6 +186,7 @@ WITH clock AS (
                 )
             )
         )::text AS vector,
+        version.operation AS old_operation,
         version.vector::text AS old_vector,
         version.heads AS old_heads
     FROM clock LEFT JOIN version ON TRUE
@@ -208,7 +209,7 @@ WITH clock AS (
         vector = EXCLUDED.vector,
         heads = EXCLUDED.heads
 )
-SELECT timestamp, parent_id, vector, old_vector, old_heads FROM new
+SELECT timestamp, parent_id, vector, old_operation, old_vector, old_heads FROM new
 """
 """Records one local change on PostgreSQL (see ``_record_in_one_statement``)."""
 
@@ -382,7 +383,7 @@ class DjangoDataStore(DataStore):
             row = cursor.fetchone()
         if row is None:  # the first timestamp: the clock row does not exist yet
             return self._record_in_statements(operation, entity_name, item_id, item)
-        timestamp, parent_id, vector, old_vector, old_heads = row
+        timestamp, parent_id, vector, old_operation, old_vector, old_heads = row
         change = ItemChange(
             id=change_id,
             operation=operation,
@@ -401,7 +402,7 @@ class DjangoDataStore(DataStore):
                     entity_name=entity_name,
                     item_id=item_id,
                     change_id=parent_id,
-                    operation=operation,
+                    operation=old_operation,
                     vector=json.loads(old_vector),
                     heads=heads,
                 )
