@@ -167,3 +167,49 @@ def test_saves_and_deletes_through_a_proxy_are_captured():
         ("INSERT", {"id": author_id, "name": "through a proxy"}),
         ("DELETE", {"id": author_id, "name": "through a proxy"}),
     ]
+
+
+@pytest.mark.django_db(transaction=True, databases="__all__")
+@pytest.mark.parametrize("alias", ["default", "postgres"], ids=["sqlite", "postgresql"])
+def test_a_local_save_settles_a_waiting_conflict(alias, settings, memory):
+    """A save made on top of both sides of a manual conflict decides it, and
+    its change includes both."""
+    if alias not in settings.DATABASES:
+        pytest.skip(f"the {alias!r} database server is not reachable")
+    from maestro.backends.django.contrib.factory import create_django_provider
+    from maestro_django.models import ConflictLogEntry
+
+    from maestro_core import ConflictStatus
+    from maestro_core.testing import make_orchestrator
+
+    settings.MAESTRO = {
+        **settings.MAESTRO,
+        "DATABASE": alias,
+        "CHANGES_COMMITTED_CALLBACK": None,
+    }
+    provider = create_django_provider()
+    author = Author.objects.using(alias).create(name="a")
+    book = Book.objects.using(alias).create(title="base", isbn="1", author=author)
+    orchestrator = make_orchestrator(
+        [provider, memory], conflict_policies={"shop.book": "manual"}
+    )
+    orchestrator.run("django")
+    item = memory.store.get_item("shop.book", str(book.pk))
+    remote = memory.store.commit_item_change(
+        "UPDATE", "shop.book", str(book.pk), {**item, "title": "remote"}
+    )
+    book.title = "local"
+    book.save(using=alias)
+    orchestrator.synchronize_providers("memory", "django")
+    log = ConflictLogEntry.objects.using(alias).get(status="DEFERRED")
+
+    book.title = "decided"
+    book.save(using=alias)
+
+    log.refresh_from_db()
+    assert log.status == ConflictStatus.RESOLVED.value
+    decided = Change.objects.using(alias).order_by("-timestamp").first()
+    assert log.winner_change_id == decided.id
+    vector = json.loads(decided.vector)
+    assert vector["memory"] == remote.timestamp
+    assert vector["django"] == decided.timestamp
