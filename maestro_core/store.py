@@ -31,7 +31,7 @@ from .model import (
     new_id,
 )
 
-__all__ = ["DataStore", "ItemKey"]
+__all__ = ["DataStore", "ItemKey", "without_collection_name"]
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +48,34 @@ def _check_name(kind: str, value: object) -> str:
             key=kind,
         )
     return value
+
+
+def without_collection_name(
+    entity_name: str, item_id: str, item: Mapping[str, Any]
+) -> dict[str, Any]:
+    """*item* without its ``collection_name``, once that is checked.
+
+    Document stores take items that name the collection they are stored in,
+    which must be the entity name. The field only routes the item: it is
+    neither stored nor carried to other providers. A missing or different
+    one raises :class:`~maestro_core.InvalidItemError`.
+    """
+    if "collection_name" not in item:
+        raise InvalidItemError(
+            f"item {item_id!r} has no 'collection_name' field; expected the name "
+            f"of the collection it is stored in, {entity_name!r}",
+            item_id=item_id,
+            key="collection_name",
+        )
+    routed = item["collection_name"]
+    if routed != entity_name:
+        raise InvalidItemError(
+            f"item {item_id!r} has 'collection_name' {routed!r}; expected it to "
+            f"equal the entity name {entity_name!r}, the collection it is stored in",
+            item_id=item_id,
+            key="collection_name",
+        )
+    return {key: value for key, value in item.items() if key != "collection_name"}
 
 
 class DataStore(abc.ABC):

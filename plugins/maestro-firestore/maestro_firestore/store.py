@@ -59,7 +59,7 @@ from maestro_core import (
     WallClock,
 )
 from maestro_core.clock import datetime_to_micros
-from maestro_core.store import ItemKey
+from maestro_core.store import ItemKey, without_collection_name
 
 from .exceptions import ClockMovedError
 from .serializer import FirestoreSerializer, item_hash
@@ -582,22 +582,7 @@ class FirestoreDataStore(DataStore):
         """
         operation = Operation.coerce(operation)
         if isinstance(item, Mapping):
-            if "collection_name" not in item:
-                raise InvalidItemError(
-                    f"item {item_id!r} has no 'collection_name' field; expected the "
-                    f"name of the collection it is stored in, {entity_name!r}",
-                    item_id=item_id,
-                    key="collection_name",
-                )
-            if item["collection_name"] != entity_name:
-                raise InvalidItemError(
-                    f"item {item_id!r} has 'collection_name' "
-                    f"{item['collection_name']!r}; expected it to equal the entity "
-                    f"name {entity_name!r}",
-                    item_id=item_id,
-                    key="collection_name",
-                )
-            item = {k: v for k, v in item.items() if k != "collection_name"}
+            item = without_collection_name(entity_name, item_id, item)
         for attempt in range(1, COMMIT_ATTEMPTS + 1):
             try:
                 return super().commit_item_change(

@@ -57,7 +57,7 @@ from maestro_core import (
     WallClock,
 )
 from maestro_core.clock import datetime_to_micros
-from maestro_core.store import ItemKey
+from maestro_core.store import ItemKey, without_collection_name
 
 from ._codec import (
     document_to_item,
@@ -115,8 +115,6 @@ less the more documents a transaction writes.
 SETTLED_UPSERTS = 4
 """From how many upserts to one collection a transaction first asks which
 documents exist (see ``MongoDataStore._settle_upserts``)."""
-
-_MISSING = object()
 
 
 def _in_transaction(method: Callable[..., None]) -> Callable[..., None]:
@@ -703,25 +701,7 @@ class MongoDataStore(JournaledWrites, DataStore):
         another process's write conflicts with runs again, whole.
         """
         if isinstance(item, Mapping):
-            routed = item.get("collection_name", _MISSING)
-            if routed is _MISSING:
-                raise InvalidItemError(
-                    f"item {item_id!r} has no 'collection_name' field; expected "
-                    f"the name of the collection it is stored in, {entity_name!r}",
-                    item_id=item_id,
-                    key="collection_name",
-                )
-            if routed != entity_name:
-                raise InvalidItemError(
-                    f"item {item_id!r} has 'collection_name' {routed!r}; expected "
-                    f"it to equal the entity name {entity_name!r}, the collection "
-                    "it is stored in",
-                    item_id=item_id,
-                    key="collection_name",
-                )
-            item = python_item(
-                {k: v for k, v in item.items() if k != "collection_name"}
-            )
+            item = python_item(without_collection_name(entity_name, item_id, item))
         nested = self._txn() is not None
         if isinstance(entity_name, str) and isinstance(item_id, str):
             self._local.pending = (entity_name, item_id, _operation(operation))
