@@ -45,6 +45,8 @@ from .helpers import all_changes, held_change_ids, make_orchestrator
 __all__ = ["BackendConformance", "SyncLockConformance"]
 
 INSERT, UPDATE, DELETE = Operation.INSERT, Operation.UPDATE, Operation.DELETE
+RACE_TIMEOUT_SECONDS = 60.0
+"""How long the racing-owners test waits for its threads before it fails."""
 ProviderFactory = Callable[..., SyncProvider]
 
 
@@ -832,18 +834,30 @@ class SyncLockConformance:
 
     def test_only_one_of_many_racing_owners_wins(self, lock_factory):
         winners: list[str] = []
-        barrier = threading.Barrier(6)
+        errors: list[BaseException] = []
+        barrier = threading.Barrier(6, timeout=RACE_TIMEOUT_SECONDS)
 
         def race(n: int) -> None:
-            lock: SyncLock = lock_factory()
-            barrier.wait()
-            if lock.acquire(f"owner-{n}", 60):
-                winners.append(f"owner-{n}")
+            try:
+                lock: SyncLock = lock_factory()
+                barrier.wait()
+                if lock.acquire(f"owner-{n}", 60):
+                    winners.append(f"owner-{n}")
+            except BaseException as error:
+                # A racer that fails must not leave the others at the barrier.
+                barrier.abort()
+                errors.append(error)
 
         threads = [threading.Thread(target=race, args=(n,)) for n in range(6)]
         for t in threads:
             t.start()
         for t in threads:
-            t.join()
+            t.join(RACE_TIMEOUT_SECONDS)
+        assert not any(t.is_alive() for t in threads), "a racer is still running"
+        failures = [
+            e for e in errors if not isinstance(e, threading.BrokenBarrierError)
+        ]
+        assert not failures, f"racers failed: {failures!r}"
+        assert not errors, f"racers never met at the barrier: {errors!r}"
         assert len(winners) == 1
         lock_factory().release(winners[0])

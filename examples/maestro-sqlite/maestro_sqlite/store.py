@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -83,6 +84,10 @@ CREATE TABLE IF NOT EXISTS maestro_session (
 """
 
 
+BUSY_TIMEOUT_SECONDS = 30.0
+"""How long a connection waits for another connection's write to end."""
+
+
 def connect(path: str) -> sqlite3.Connection:
     """A connection in autocommit mode; transactions are begun explicitly.
 
@@ -90,11 +95,34 @@ def connect(path: str) -> sqlite3.Connection:
     instead of failing at once.
     """
     connection = sqlite3.connect(
-        path, timeout=30.0, isolation_level=None, check_same_thread=False
+        path,
+        timeout=BUSY_TIMEOUT_SECONDS,
+        isolation_level=None,
+        check_same_thread=False,
     )
     if path != ":memory:":
-        connection.execute("PRAGMA journal_mode=WAL")
+        _use_write_ahead_log(connection)
     return connection
+
+
+def _use_write_ahead_log(connection: sqlite3.Connection) -> None:
+    """Switch the file to write-ahead logging, waiting for other connections.
+
+    Changing the journal mode needs the file to itself, and while another
+    connection is opening it SQLite answers "database is locked" at once
+    instead of waiting out the busy timeout; so the wait happens here.
+    """
+    give_up = time.monotonic() + BUSY_TIMEOUT_SECONDS
+    pause = 0.001
+    while True:
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > give_up:
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
 
 
 def _dumps(value: Any) -> str:

@@ -49,3 +49,38 @@ def test_the_entry_point_registers_the_backend_and_it_syncs_with_memory(tmp_path
     assert sessions and all(s.status.value == "SUCCEEDED" for s in sessions)
     assert_converged([sqlite.store, memory.store], [("note", "1"), ("note", "2")])
     sqlite.store.close()
+
+
+def _open_locks_at_once(path: str, count: int) -> tuple[list, list]:
+    """Open *count* locks on *path* from as many threads, all at one moment."""
+    import threading
+
+    from maestro_sqlite import SqliteSyncLock
+
+    barrier = threading.Barrier(count, timeout=30)
+    opened: list = []
+    errors: list = []
+
+    def open_lock() -> None:
+        try:
+            barrier.wait()
+            opened.append(SqliteSyncLock(path))
+        except Exception as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=open_lock) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    return opened, errors
+
+
+def test_many_connections_can_open_a_new_file_at_once(tmp_path):
+    """Switching a new file to write-ahead logging waits for the others."""
+    for attempt in range(20):
+        opened, errors = _open_locks_at_once(str(tmp_path / f"{attempt}.db"), 6)
+        for lock in opened:
+            lock.close()
+        assert errors == []
+        assert len(opened) == 6
