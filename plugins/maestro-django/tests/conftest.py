@@ -102,3 +102,31 @@ def django_provider():
     from maestro.backends.django.contrib.factory import create_django_provider
 
     return create_django_provider()
+
+
+@pytest.fixture
+def waiting_conflict(memory, django_provider):
+    """A book edited on both sides under the manual policy, left DEFERRED.
+
+    Returns the conflict log the Django provider recorded.
+    """
+    from maestro_django_testproject.shop.models import Author, Book
+
+    from maestro_core import ConflictStatus
+    from maestro_core.testing import make_orchestrator
+
+    author = Author.objects.create(name="a")
+    book = Book.objects.create(title="base", isbn="1", author=author)
+    orchestrator = make_orchestrator(
+        [django_provider, memory], conflict_policies={"shop.book": "manual"}
+    )
+    orchestrator.run("django")
+    item = memory.store.get_item("shop.book", str(book.pk))
+    memory.store.commit_item_change(
+        "UPDATE", "shop.book", str(book.pk), {**item, "title": "remote"}
+    )
+    book.title = "local"
+    book.save()
+    orchestrator.synchronize_providers("memory", "django")
+    [log] = django_provider.store.get_conflict_logs(status=ConflictStatus.DEFERRED)
+    return log

@@ -6,7 +6,7 @@ import pytest
 from django.contrib.auth.models import Permission, User
 from maestro_django.models import ConflictLogEntry
 from maestro_django_testproject import callbacks
-from maestro_django_testproject.shop.models import Author, Book
+from maestro_django_testproject.shop.models import Book
 
 from maestro_core import ConflictStatus
 from maestro_core.testing import make_orchestrator
@@ -17,21 +17,9 @@ PAGES = ["change", "itemversionentry", "sessionentry", "conflictlogentry"]
 
 
 @pytest.fixture
-def waiting_conflict(memory, django_provider):
-    author = Author.objects.create(name="a")
-    book = Book.objects.create(title="base", isbn="1", author=author)
-    orchestrator = make_orchestrator(
-        [django_provider, memory], conflict_policies={"shop.book": "manual"}
-    )
-    orchestrator.run("django")
-    item = memory.store.get_item("shop.book", str(book.pk))
-    memory.store.commit_item_change(
-        "UPDATE", "shop.book", str(book.pk), {**item, "title": "remote"}
-    )
-    book.title = "local"
-    book.save()
-    orchestrator.synchronize_providers("memory", "django")
-    return ConflictLogEntry.objects.get(status="DEFERRED")
+def waiting_entry(waiting_conflict):
+    """The admin's row of the waiting conflict."""
+    return ConflictLogEntry.objects.get(conflict_id=waiting_conflict.id)
 
 
 @pytest.fixture
@@ -42,9 +30,7 @@ def admin_client(client):
 
 
 @pytest.mark.parametrize("page", PAGES)
-def test_each_record_has_a_read_only_list_and_detail(
-    admin_client, page, waiting_conflict
-):
+def test_each_record_has_a_read_only_list_and_detail(admin_client, page, waiting_entry):
     url = f"/admin/maestro/{page}/"
     response = admin_client.get(url)
     assert response.status_code == 200
@@ -62,35 +48,35 @@ def test_each_record_has_a_read_only_list_and_detail(
 
 
 def test_the_action_resolves_a_deferred_conflict_with_the_chosen_winner(
-    admin_client, waiting_conflict, memory, django_provider
+    admin_client, waiting_entry, memory, django_provider
 ):
     callbacks.calls.clear()
     response = admin_client.post(
         "/admin/maestro/conflictlogentry/",
-        {"action": "resolve_remote_wins", "_selected_action": [waiting_conflict.pk]},
+        {"action": "resolve_remote_wins", "_selected_action": [waiting_entry.pk]},
         follow=True,
     )
 
     assert response.status_code == 200
     assert b"Resolved 1 conflict(s); the remote change won." in response.content
-    waiting_conflict.refresh_from_db()
-    assert waiting_conflict.status == "RESOLVED"
-    assert waiting_conflict.winner_change_id == waiting_conflict.remote_change_id
+    waiting_entry.refresh_from_db()
+    assert waiting_entry.status == "RESOLVED"
+    assert waiting_entry.winner_change_id == waiting_entry.remote_change_id
     assert Book.objects.get().title == "remote"
     assert callbacks.calls == [False]
 
     # the choice reaches the other side, which then agrees
     make_orchestrator([django_provider, memory]).run("django")
-    assert memory.store.get_item("shop.book", waiting_conflict.item_id)["title"] == (
+    assert memory.store.get_item("shop.book", waiting_entry.item_id)["title"] == (
         "remote"
     )
 
 
 def test_resolving_an_already_resolved_conflict_is_skipped_with_a_warning(
-    admin_client, waiting_conflict
+    admin_client, waiting_entry
 ):
     url = "/admin/maestro/conflictlogentry/"
-    data = {"action": "resolve_local_wins", "_selected_action": [waiting_conflict.pk]}
+    data = {"action": "resolve_local_wins", "_selected_action": [waiting_entry.pk]}
     admin_client.post(url, data)
 
     response = admin_client.post(url, data, follow=True)
@@ -99,7 +85,7 @@ def test_resolving_an_already_resolved_conflict_is_skipped_with_a_warning(
     assert Book.objects.get().title == "local"
 
 
-def test_the_resolve_action_needs_the_change_permission(client, waiting_conflict):
+def test_the_resolve_action_needs_the_change_permission(client, waiting_entry):
     user = User.objects.create(username="viewer", is_staff=True)
     user.user_permissions.add(Permission.objects.get(codename="view_conflictlogentry"))
     client.force_login(user)
@@ -110,7 +96,7 @@ def test_the_resolve_action_needs_the_change_permission(client, waiting_conflict
     assert b"resolve_remote_wins" not in page.content
     client.post(
         url,
-        {"action": "resolve_remote_wins", "_selected_action": [waiting_conflict.pk]},
+        {"action": "resolve_remote_wins", "_selected_action": [waiting_entry.pk]},
     )
-    waiting_conflict.refresh_from_db()
-    assert waiting_conflict.status == ConflictStatus.DEFERRED.value
+    waiting_entry.refresh_from_db()
+    assert waiting_entry.status == ConflictStatus.DEFERRED.value

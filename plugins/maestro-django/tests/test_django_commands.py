@@ -12,9 +12,6 @@ from maestro_django.models import Change, ItemVersionEntry
 from maestro_django_testproject import callbacks
 from maestro_django_testproject.shop.models import Author, Book, Everything, Tag
 
-from maestro_core import ConflictStatus
-from maestro_core.testing import make_orchestrator
-
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
@@ -176,26 +173,6 @@ def test_maestro_sync_says_when_the_lock_is_held(settings):
 
 
 # -- maestro_conflicts --------------------------------------------------------------
-
-
-@pytest.fixture
-def waiting_conflict(memory, django_provider):
-    """A book edited on both sides under the manual policy."""
-    author = Author.objects.create(name="a")
-    book = Book.objects.create(title="base", isbn="1", author=author)
-    orchestrator = make_orchestrator(
-        [django_provider, memory], conflict_policies={"shop.book": "manual"}
-    )
-    orchestrator.run("django")
-    item = memory.store.get_item("shop.book", str(book.pk))
-    memory.store.commit_item_change(
-        "UPDATE", "shop.book", str(book.pk), {**item, "title": "remote"}
-    )
-    book.title = "local"
-    book.save()
-    orchestrator.synchronize_providers("memory", "django")
-    [log] = django_provider.store.get_conflict_logs(status=ConflictStatus.DEFERRED)
-    return log
 
 
 def test_maestro_conflicts_lists_and_filters(waiting_conflict):
