@@ -271,19 +271,11 @@ class DataStore(abc.ABC):
         item_id = _check_name("item_id", item_id)
         canonical = self._canonical_item(item_id, item)
         self.validate_item(operation, entity_name, item_id, canonical)
-
-        def record() -> ItemChange:
-            timestamp = self.issue_timestamp()
-            version = self.get_item_version(entity_name, item_id)
-            change = self._local_change(
-                operation, entity_name, item_id, canonical, timestamp, version
+        change = self.run_in_transaction(
+            lambda: self.commit_local_change(
+                operation, entity_name, item_id, canonical, execute_operation
             )
-            if execute_operation:
-                self.execute_item_change(operation, entity_name, item_id, canonical)
-            self._record_local_change(change, version)
-            return change
-
-        change = self.run_in_transaction(record)
+        )
         logger.debug(
             "%s committed %s %s/%s at %d",
             self.provider_id,
@@ -292,6 +284,31 @@ class DataStore(abc.ABC):
             item_id,
             change.timestamp,
         )
+        return change
+
+    def commit_local_change(
+        self,
+        operation: Operation,
+        entity_name: str,
+        item_id: str,
+        item: dict[str, Any],
+        execute_operation: bool,
+    ) -> ItemChange:
+        """Issue a timestamp, write *item* if asked, and record its change.
+
+        :meth:`commit_item_change` calls it inside its transaction, with the
+        arguments checked and *item* canonical. A backend may override it to
+        record a change in fewer round trips; the timestamp must still be
+        issued with the clock locked until the transaction ends.
+        """
+        timestamp = self.issue_timestamp()
+        version = self.get_item_version(entity_name, item_id)
+        change = self._local_change(
+            operation, entity_name, item_id, item, timestamp, version
+        )
+        if execute_operation:
+            self.execute_item_change(operation, entity_name, item_id, item)
+        self._record_local_change(change, version)
         return change
 
     def _canonical_item(self, item_id: str, item: Mapping[str, Any]) -> dict[str, Any]:

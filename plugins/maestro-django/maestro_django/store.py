@@ -306,47 +306,24 @@ class DjangoDataStore(DataStore):
             pending.versions.clear()
             self._save_versions(versions)
 
-    def commit_item_change(
+    def commit_local_change(
         self,
-        operation: Operation | str,
+        operation: Operation,
         entity_name: str,
         item_id: str,
-        item: Mapping[str, Any],
-        execute_operation: bool = True,
+        item: dict[str, Any],
+        execute_operation: bool,
     ) -> ItemChange:
         """Record a local change, as the core does.
 
         On PostgreSQL, a change whose row the application has already written
         is recorded in one statement (see :meth:`_record_in_one_statement`).
         """
-        if (
-            execute_operation
-            or connections[self.using].vendor != "postgresql"
-            or not isinstance(entity_name, str)
-            or not isinstance(item_id, str)
-            or not entity_name.strip()
-            or not item_id.strip()
-        ):
-            return super().commit_item_change(
+        if execute_operation or connections[self.using].vendor != "postgresql":
+            return super().commit_local_change(
                 operation, entity_name, item_id, item, execute_operation
             )
-        operation = Operation.coerce(operation)
-        canonical = self._canonical_item(item_id, item)
-        self.validate_item(operation, entity_name, item_id, canonical)
-        change = self.run_in_transaction(
-            lambda: self._record_in_one_statement(
-                operation, entity_name, item_id, canonical
-            )
-        )
-        logger.debug(
-            "%s committed %s %s/%s at %d",
-            self.provider_id,
-            operation.name,
-            entity_name,
-            item_id,
-            change.timestamp,
-        )
-        return change
+        return self._record_in_one_statement(operation, entity_name, item_id, item)
 
     def _record_in_one_statement(
         self,

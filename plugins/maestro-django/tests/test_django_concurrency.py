@@ -119,3 +119,20 @@ def test_a_change_recorded_while_another_holds_the_clock_follows_it(settings):
     assert waited.parent_id == held.id
     assert waited.vector.includes(held.vector)
     assert store.get_item_version("shop.author", "1").change_id == waited.id
+
+
+def test_a_captured_save_on_postgresql_costs_one_statement_more(settings):
+    """The capture joins the save's transaction as a single statement."""
+    from django.test.utils import CaptureQueriesContext
+    from maestro_django import applying_remote_changes
+
+    settings.MAESTRO = {**settings.MAESTRO, "DATABASE": "postgres"}
+    Author.objects.using("postgres").create(name="warm up")  # the clock row
+    connection = connections["postgres"]
+    with CaptureQueriesContext(connection) as plain, applying_remote_changes():
+        with transaction.atomic(using="postgres"):
+            Author.objects.using("postgres").create(name="not captured")
+    with CaptureQueriesContext(connection) as captured:
+        with transaction.atomic(using="postgres"):
+            Author.objects.using("postgres").create(name="synced")
+    assert len(captured) == len(plain) + 1, [q["sql"] for q in captured]
