@@ -438,7 +438,7 @@ class BackendConformance:
             t.start()
         for t in threads:
             t.join()
-        assert not errors
+        assert not errors, f"writers failed: {errors!r}"
         changes = all_changes(p.store)
         assert len(changes) == 40
         assert len({c.timestamp for c in changes}) == 40
