@@ -405,6 +405,11 @@ class DjangoDataStore(DataStore):
     def issue_timestamp(self) -> int:
         """Lock, advance and read the clock in one statement where possible."""
         connection = connections[self.using]
+        if connection.vendor == "mysql":
+            wall = datetime_to_micros(self.wall_clock())
+            return self._upsert_clock(
+                "IF(value < %s, %s, value + 1)", [wall, wall, wall]
+            )
         if connection.vendor not in ("postgresql", "sqlite") or (
             connection.vendor == "sqlite" and _sqlite_version() < (3, 35)
         ):
@@ -421,7 +426,31 @@ class DjangoDataStore(DataStore):
             return super().issue_timestamp()
         return int(row[0])
 
+    def _upsert_clock(self, new_value: str, params: list[int]) -> int:
+        """MySQL and MariaDB: create or lock the clock row in one statement.
+
+        Reading a missing row ``FOR UPDATE`` takes a gap lock there, which
+        does not keep a second transaction out; both then insert the row
+        and InnoDB reports a deadlock to one of them. An insert that finds
+        the row instead waits for its exclusive lock, so concurrent first
+        timestamps queue up like any others. *new_value* is the value an
+        existing row gets, in SQL; the first of *params* is a new row's. The
+        row is read back with a locking read, which sees the newest value
+        where a plain read would see this transaction's snapshot.
+        """
+        with connections[self.using].cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO maestro_clock (id, value) VALUES (1, %s) "
+                f"ON DUPLICATE KEY UPDATE value = {new_value}",
+                params,
+            )
+            cursor.execute("SELECT value FROM maestro_clock WHERE id = 1 FOR UPDATE")
+            (value,) = cursor.fetchone()
+        return int(value)
+
     def read_clock_for_update(self) -> int:
+        if connections[self.using].vendor == "mysql":
+            return self._upsert_clock("value", [0])
         clocks = Clock.objects.using(self.using).filter(pk=1)
         for _ in range(2):
             if connections[self.using].features.has_select_for_update:

@@ -1,4 +1,4 @@
-"""Several threads saving on PostgreSQL while syncs run: nothing is lost.
+"""Several threads writing at once: nothing is lost, nobody deadlocks.
 
 A change that commits after a sync has passed its timestamp would be skipped
 for good, since knowledge only moves forward. Writers here hold their
@@ -16,7 +16,7 @@ import pytest
 from django.conf import settings as django_settings
 from django.db import connections, transaction
 from maestro.backends.django.contrib.factory import create_django_provider
-from maestro_django.models import Change
+from maestro_django.models import Change, Clock
 from maestro_django_testproject.shop.models import Author
 
 from maestro_core.testing import assert_converged, held_change_ids
@@ -24,15 +24,14 @@ from maestro_core.testing import assert_converged, held_change_ids
 WRITERS = 4
 SAVES = 25
 
-pytestmark = [
-    pytest.mark.skipif(
-        not django_settings.POSTGRES_AVAILABLE,
-        reason="PostgreSQL is not reachable on 127.0.0.1:5432 (user postgres, db test)",
-    ),
-    pytest.mark.django_db(transaction=True, databases=["default", "postgres"]),
-]
+requires_postgres = pytest.mark.skipif(
+    not django_settings.POSTGRES_AVAILABLE,
+    reason="PostgreSQL is not reachable on 127.0.0.1:5432 (user postgres, db test)",
+)
+pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "postgres"])
 
 
+@requires_postgres
 def test_nothing_is_lost_while_threads_save_and_syncs_run(settings, memory, sync):
     settings.MAESTRO = {
         **settings.MAESTRO,
@@ -81,6 +80,7 @@ def test_nothing_is_lost_while_threads_save_and_syncs_run(settings, memory, sync
     assert_converged([provider.store, memory.store], sorted(keys))
 
 
+@requires_postgres
 def test_a_change_recorded_while_another_holds_the_clock_follows_it(settings):
     """The second change of an item waits for the clock, then builds on the
     version the first one committed, not on what it held before waiting."""
@@ -121,6 +121,7 @@ def test_a_change_recorded_while_another_holds_the_clock_follows_it(settings):
     assert store.get_item_version("shop.author", "1").change_id == waited.id
 
 
+@requires_postgres
 def test_a_captured_save_on_postgresql_costs_one_statement_more(settings):
     """The capture joins the save's transaction as a single statement."""
     from django.test.utils import CaptureQueriesContext
@@ -136,3 +137,42 @@ def test_a_captured_save_on_postgresql_costs_one_statement_more(settings):
         with transaction.atomic(using="postgres"):
             Author.objects.using("postgres").create(name="synced")
     assert len(captured) == len(plain) + 1, [q["sql"] for q in captured]
+
+
+@pytest.mark.skipif(
+    not django_settings.MARIADB_AVAILABLE,
+    reason="MariaDB is not reachable on 127.0.0.1:3306 (user root, no password)",
+)
+@pytest.mark.django_db(transaction=True, databases=["mariadb"])
+def test_first_timestamps_issued_at_once_on_mariadb_do_not_deadlock():
+    """Threads that find no clock row yet all create it in the same instant;
+    InnoDB's gap locks must not turn that into a deadlock."""
+    store = create_django_provider(using="mariadb").store
+    clocks = Clock.objects.using("mariadb")
+    threads_per_round = 6
+    start = threading.Barrier(threads_per_round)
+    errors: list[BaseException] = []
+    issued: list[int] = []
+
+    def first_timestamp() -> None:
+        try:
+            start.wait(10)
+            with transaction.atomic(using="mariadb"):
+                issued.append(store.issue_timestamp())
+        except BaseException as e:  # reported by the test
+            errors.append(e)
+        finally:
+            connections.close_all()
+
+    for _ in range(25):
+        clocks.all().delete()
+        issued.clear()
+        threads = [
+            threading.Thread(target=first_timestamp) for _ in range(threads_per_round)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        assert len(set(issued)) == threads_per_round
