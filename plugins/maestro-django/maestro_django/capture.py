@@ -14,6 +14,11 @@ After a transaction that recorded changes commits, the
 ``CHANGES_COMMITTED_CALLBACK`` runs once: at once outside requests, or at
 the end of the request when :class:`~maestro_django.middleware.SyncQueueMiddleware`
 is installed.
+
+A transaction opened for a save in autocommit mode holds only that save. On
+PostgreSQL the statement that records its change commits it too, which
+spares a round trip; whatever later ``post_save`` receivers write then runs
+in a transaction of its own, as after any autocommit save.
 """
 
 from __future__ import annotations
@@ -36,7 +41,12 @@ from maestro_core import Operation
 
 from .conf import SyncedModel, get_settings, synced_model, synced_models
 from .serializer import item_from_instance
-from .store import DjangoDataStore, is_applying, joining_transactions
+from .store import (
+    DjangoDataStore,
+    ending_transaction,
+    is_applying,
+    joining_transactions,
+)
 
 __all__ = [
     "RequestScope",
@@ -64,6 +74,21 @@ class RequestScope:
 
 _request_scope: contextvars.ContextVar[RequestScope | None] = contextvars.ContextVar(
     "maestro_request_scope", default=None
+)
+
+
+@define
+class _SavedAlone:
+    """A save running in the transaction Maestro opened for it alone."""
+
+    using: str
+    instance: models.Model
+    committed: bool = False
+    """Whether recording its change committed the transaction."""
+
+
+_saved_alone: contextvars.ContextVar[_SavedAlone | None] = contextvars.ContextVar(
+    "maestro_saved_alone", default=None
 )
 
 
@@ -139,18 +164,35 @@ class request_scope:
 
 
 def _record(
-    synced: SyncedModel, operation: Operation, item: dict[str, Any], using: str
+    synced: SyncedModel,
+    operation: Operation,
+    item: dict[str, Any],
+    using: str,
+    alone: _SavedAlone | None = None,
 ) -> None:
+    """Record a change in the open transaction. The change of a save *alone*
+    in its transaction may commit it; the callback then runs after the save."""
     store = local_store()
     with joining_transactions():
-        store.commit_item_change(
-            operation,
-            synced.entity_name,
-            str(item["id"]),
-            item,
-            execute_operation=False,
-        )
-    _schedule(using)
+        if alone is None:
+            _commit(store, synced, operation, item)
+        else:
+            with ending_transaction(using) as ending:
+                _commit(store, synced, operation, item)
+            alone.committed = ending.ended
+    if alone is None or not alone.committed:
+        _schedule(using)
+
+
+def _commit(
+    store: DjangoDataStore,
+    synced: SyncedModel,
+    operation: Operation,
+    item: dict[str, Any],
+) -> None:
+    store.commit_item_change(
+        operation, synced.entity_name, str(item["id"]), item, execute_operation=False
+    )
 
 
 def _captures(using: str | None) -> bool:
@@ -168,7 +210,10 @@ def _on_save(
     if synced is None or not _captures(using):
         return
     operation = Operation.INSERT if created else Operation.UPDATE
-    _record(synced, operation, item_from_instance(synced, instance), using)
+    alone = _saved_alone.get()
+    if alone is not None and (alone.using != using or alone.instance is not instance):
+        alone = None  # another instance, saved within this save
+    _record(synced, operation, item_from_instance(synced, instance), using, alone)
 
 
 def _before_delete(
@@ -249,8 +294,15 @@ def _atomic_save_base(model: type[models.Model]) -> None:
         using = kwargs.get("using") or router.db_for_write(type(self), instance=self)
         if connections[using].in_atomic_block or synced_model(type(self)) is None:
             return original(self, *args, **kwargs)
-        with transaction.atomic(using=using, savepoint=False):
-            return original(self, *args, **kwargs)
+        alone = _SavedAlone(using, self)
+        token = _saved_alone.set(alone)
+        try:
+            with transaction.atomic(using=using, savepoint=False):
+                return original(self, *args, **kwargs)
+        finally:
+            _saved_alone.reset(token)
+            if alone.committed:  # even if a later receiver failed
+                changes_committed()
 
     save_base.maestro_atomic = True  # type: ignore[attr-defined]
     model.save_base = save_base  # type: ignore[method-assign]

@@ -24,8 +24,9 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar, overload
 
+from attrs import define
 from django.conf import settings
-from django.db import connections, models, transaction
+from django.db import DatabaseError, connections, models, transaction
 from django.db.models import F, Max
 from django.utils import timezone
 
@@ -82,6 +83,40 @@ _applying: contextvars.ContextVar[bool] = contextvars.ContextVar(
 _joining: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "maestro_joining", default=False
 )
+
+
+@define
+class Ending:
+    """A transaction that the change recorded next may commit (see
+    :func:`ending_transaction`); ``ended`` says whether it did."""
+
+    using: str
+    ended: bool = False
+
+
+_ending: contextvars.ContextVar[Ending | None] = contextvars.ContextVar(
+    "maestro_ending", default=None
+)
+
+
+@contextlib.contextmanager
+def ending_transaction(using: str) -> Iterator[Ending]:
+    """Within this block, the local change recorded on *using* may also commit
+    the open transaction, in the round trip that records it.
+
+    Only for a transaction that nothing else will write in before it
+    commits: that of a save made in autocommit mode, which Maestro opened so
+    that the save and its change commit together. Whatever is written after
+    the change runs in a transaction of its own, as it would after a plain
+    autocommit save. On PostgreSQL through psycopg 3 only; elsewhere the
+    transaction is left open and ``ended`` stays false.
+    """
+    ending = Ending(using)
+    token = _ending.set(ending)
+    try:
+        yield ending
+    finally:
+        _ending.reset(token)
 
 
 @contextlib.contextmanager
@@ -164,54 +199,22 @@ def _from_db_datetime(value: dt.datetime | None) -> dt.datetime | None:
 
 
 _RECORD_STATEMENT = """
-WITH clock AS (
-    UPDATE maestro_clock
-    SET value = CASE WHEN value < %(wall)s THEN %(wall)s ELSE value + 1 END
-    WHERE id = 1
-    RETURNING value
-), version AS (
-    SELECT change_id, operation, vector::jsonb AS vector, heads
-    FROM maestro_item_version
-    WHERE entity_name = %(entity)s AND item_id = %(item_id)s
-    FOR UPDATE
-), new AS (
-    SELECT
-        clock.value AS timestamp,
-        version.change_id AS parent_id,
-        (
-            COALESCE(version.vector, '{}'::jsonb) || jsonb_build_object(
-                %(origin)s::text,
-                GREATEST(
-                    clock.value, COALESCE((version.vector ->> %(origin)s)::bigint, 0)
-                )
-            )
-        )::text AS vector,
-        version.operation AS old_operation,
-        version.vector::text AS old_vector,
-        version.heads AS old_heads
-    FROM clock LEFT JOIN version ON TRUE
-), change AS (
-    INSERT INTO maestro_change (
-        id, origin, timestamp, operation, entity_name, item_id, item, vector,
-        parent_id
-    )
-    SELECT %(id)s, %(origin)s, timestamp, %(operation)s, %(entity)s, %(item_id)s,
-        %(item)s, vector, parent_id
-    FROM new
-    ON CONFLICT DO NOTHING
-), written AS (
-    INSERT INTO maestro_item_version
-        (entity_name, item_id, change_id, operation, vector, heads)
-    SELECT %(entity)s, %(item_id)s, %(id)s, %(operation)s, vector, %(heads)s FROM new
-    ON CONFLICT (entity_name, item_id) DO UPDATE SET
-        change_id = EXCLUDED.change_id,
-        operation = EXCLUDED.operation,
-        vector = EXCLUDED.vector,
-        heads = EXCLUDED.heads
+SELECT * FROM maestro_record_local_change(
+    %(wall)s::bigint, %(entity)s, %(item_id)s, %(origin)s, %(id)s, %(operation)s,
+    %(item)s, %(heads)s, %(ending)s
 )
-SELECT timestamp, parent_id, vector, old_operation, old_vector, old_heads FROM new
 """
-"""Records one local change on PostgreSQL (see ``_record_in_one_statement``)."""
+"""Records one local change on PostgreSQL, with the function that the
+migration ``0002_postgresql_record_function`` installs."""
+
+_RECORD_AND_COMMIT = f"SAVEPOINT maestro_record; {_RECORD_STATEMENT.strip()}; COMMIT"
+"""The same, then the commit, sent together. Should the change settle waiting
+conflicts, the function refuses it and nothing after it runs; the savepoint
+then undoes the refusal and the change is recorded without ending the
+transaction."""
+
+_REFUSED_SETTLING = "MA001"
+"""The SQLSTATE of the function's refusal."""
 
 _CHANGE_COLUMNS = (
     "id",
@@ -224,6 +227,36 @@ _CHANGE_COLUMNS = (
     "vector",
     "parent_id",
 )
+
+
+def _may_end(ending: Ending, connection: Any, cursor: Any) -> bool:
+    """Whether the change recorded now may commit the transaction of *ending*.
+
+    The transaction must be the one Maestro opened for a single save, with
+    no savepoint inside, and the driver must send the statements as one
+    simple query, which psycopg 3's client-side binding cursor does.
+    """
+    if ending.ended or ending.using != connection.alias:
+        return False
+    # blocks joined without a savepoint are listed as None
+    if connection.vendor != "postgresql" or any(connection.savepoint_ids):
+        return False
+    simple_query_cursor = _simple_query_cursor()
+    return simple_query_cursor is not None and isinstance(
+        cursor.cursor, simple_query_cursor
+    )
+
+
+@functools.cache
+def _simple_query_cursor() -> type | None:
+    """psycopg 3's client-side binding cursor, or ``None`` under psycopg 2."""
+    from django.db.backends.postgresql.psycopg_any import is_psycopg3
+
+    if not is_psycopg3:
+        return None
+    import psycopg
+
+    return psycopg.ClientCursor
 
 
 def _change_from_row(row: Sequence[Any]) -> ItemChange:
@@ -333,17 +366,18 @@ class DjangoDataStore(DataStore):
         item: dict[str, Any],
     ) -> ItemChange:
         """Issue a timestamp, read the item's version, insert the change and
-        write the new version, in one PostgreSQL statement.
+        write the new version, in one call of a PostgreSQL function.
 
         The clock row stays locked until the transaction ends, so timestamps
         follow commit order. The version row is read ``FOR UPDATE``: should
         another transaction have changed it while this one waited for the
         clock, the row as that transaction committed it is the base, not the
-        one this statement's snapshot began with. The new vector is the
+        one this transaction's snapshot began with. The new vector is the
         base's with this provider moved up to the timestamp, as
         :meth:`~maestro_core.VectorClock.advance` makes it.
         """
         self.flush()
+        connection = connections[self.using]
         change_id = new_id()
         params = {
             "wall": datetime_to_micros(self.wall_clock()),
@@ -354,12 +388,18 @@ class DjangoDataStore(DataStore):
             "operation": operation.value,
             "item": _dumps(item),
             "heads": _dumps([change_id]),
+            "ending": False,
         }
-        with connections[self.using].cursor() as cursor:
-            cursor.execute(_RECORD_STATEMENT, params)
-            row = cursor.fetchone()
-        if row is None:  # the first timestamp: the clock row does not exist yet
-            return self._record_in_statements(operation, entity_name, item_id, item)
+        with connection.cursor() as cursor:
+            ending = _ending.get()
+            if ending is not None and _may_end(ending, connection, cursor):
+                row = self._record_and_commit(cursor, params)
+                ending.ended = row is not None
+            else:
+                row = None
+            if row is None:
+                cursor.execute(_RECORD_STATEMENT, params)
+                row = cursor.fetchone()
         timestamp, parent_id, vector, old_operation, old_vector, old_heads = row
         change = ItemChange(
             id=change_id,
@@ -386,21 +426,19 @@ class DjangoDataStore(DataStore):
                 self.settle_waiting_conflicts(previous, change)
         return change
 
-    def _record_in_statements(
-        self,
-        operation: Operation,
-        entity_name: str,
-        item_id: str,
-        item: dict[str, Any],
-    ) -> ItemChange:
-        """What the core's ``commit_item_change`` does inside its transaction."""
-        timestamp = self.issue_timestamp()
-        version = self.get_item_version(entity_name, item_id)
-        change = self._local_change(
-            operation, entity_name, item_id, item, timestamp, version
-        )
-        self._record_local_change(change, version)
-        return change
+    @staticmethod
+    def _record_and_commit(cursor: Any, params: dict[str, Any]) -> Sequence[Any] | None:
+        """Record the change and commit; ``None`` if it settles waiting
+        conflicts, when nothing has been recorded or committed."""
+        try:
+            cursor.execute(_RECORD_AND_COMMIT, {**params, "ending": True})
+        except DatabaseError as error:
+            if getattr(error.__cause__, "sqlstate", None) != _REFUSED_SETTLING:
+                raise
+            cursor.execute("ROLLBACK TO SAVEPOINT maestro_record")
+            return None
+        cursor.nextset()  # past the savepoint's result
+        return cursor.fetchone()
 
     def issue_timestamp(self) -> int:
         """Lock, advance and read the clock in one statement where possible."""

@@ -213,3 +213,79 @@ def test_a_local_save_settles_a_waiting_conflict(alias, settings, memory):
     vector = json.loads(decided.vector)
     assert vector["memory"] == remote.timestamp
     assert vector["django"] == decided.timestamp
+
+
+def _committed_counts(alias: str, table: str, entity: str) -> tuple[int, int]:
+    """Rows of *table* and changes of *entity*, as another connection sees them."""
+    import psycopg
+    from django.db import connections
+
+    db = connections[alias].settings_dict
+    with psycopg.connect(
+        dbname=db["NAME"], host=db["HOST"], port=db["PORT"], user=db["USER"]
+    ) as other:
+        rows = other.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        changes = other.execute(
+            "SELECT count(*) FROM maestro_change WHERE entity_name = %s", [entity]
+        ).fetchone()[0]
+    return rows, changes
+
+
+@pytest.fixture
+def on_postgres(settings):
+    if "postgres" not in settings.DATABASES:
+        pytest.skip("PostgreSQL is not reachable")
+    settings.MAESTRO = {**settings.MAESTRO, "DATABASE": "postgres"}
+
+
+@pytest.mark.django_db(transaction=True, databases=["default", "postgres"])
+def test_an_autocommit_save_on_postgresql_commits_with_its_change(on_postgres):
+    """Later post_save receivers find the save and its change committed, as
+    they would find a plain autocommit save, and their failure undoes
+    neither; the callback runs once, after the save."""
+    from django.db.models.signals import post_save
+    from maestro_django_testproject import callbacks
+
+    seen = []
+
+    def later(instance, **kwargs):
+        seen.append(_committed_counts("postgres", "shop_author", "shop.author"))
+        raise Refused
+
+    post_save.connect(later, sender=Author, weak=False)
+    try:
+        with pytest.raises(Refused):
+            Author.objects.using("postgres").create(name="a")
+    finally:
+        post_save.disconnect(later, sender=Author)
+
+    assert seen == [(1, 1)]
+    assert Author.objects.using("postgres").count() == 1
+    assert Change.objects.using("postgres").count() == 1
+    assert callbacks.calls == [False]
+
+
+@pytest.mark.django_db(transaction=True, databases=["default", "postgres"])
+def test_a_save_made_during_another_save_does_not_commit_it(on_postgres):
+    """Only the change of the save that opened the transaction commits it."""
+    from django.db.models.signals import post_save, pre_save
+
+    seen = []
+
+    def tag_it(instance, **kwargs):
+        Tag.objects.using("postgres").create(label=instance.name)
+
+    def after_tag(instance, **kwargs):
+        seen.append(_committed_counts("postgres", "shop_tag", "shop.tag"))
+
+    pre_save.connect(tag_it, sender=Author, weak=False)
+    post_save.connect(after_tag, sender=Tag, weak=False)
+    try:
+        Author.objects.using("postgres").create(name="a")
+    finally:
+        pre_save.disconnect(tag_it, sender=Author)
+        post_save.disconnect(after_tag, sender=Tag)
+
+    assert seen == [(0, 0)]
+    assert _committed_counts("postgres", "shop_tag", "shop.tag") == (1, 1)
+    assert _committed_counts("postgres", "shop_author", "shop.author") == (1, 1)

@@ -163,3 +163,28 @@ def test_the_migrations_match_the_models():
         "makemigrations", "maestro", "shop", check=True, dry_run=True, stdout=out
     )
     assert "No changes detected" in out.getvalue()
+
+
+@pytest.mark.django_db(transaction=True, databases=["default", "postgres"])
+def test_the_postgresql_function_comes_and_goes_with_its_migration(settings):
+    from django.core.management import call_command
+    from django.db import connections
+
+    if "postgres" not in settings.DATABASES:
+        pytest.skip("PostgreSQL is not reachable")
+
+    def installed() -> bool:
+        with connections["postgres"].cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_proc"
+                " WHERE proname = 'maestro_record_local_change'"
+            )
+            return cursor.fetchone()[0] == 1
+
+    assert installed()
+    call_command("migrate", "maestro", "0001", database="postgres", verbosity=0)
+    try:
+        assert not installed()
+    finally:
+        call_command("migrate", "maestro", database="postgres", verbosity=0)
+    assert installed()
