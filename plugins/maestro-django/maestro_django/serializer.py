@@ -205,16 +205,19 @@ def _as_stored(target: models.Field, value: Any, vendor: str) -> Any:
     """*value*, already converted for *target*, as the row will read back.
 
     Predicted from the field type and the database, so that checking a
-    remote change costs no query: JSON goes through its encoder and decoder,
-    SQLite keeps 15 significant digits of a decimal, and without ``USE_TZ``
-    a datetime is stored in the default time zone.
+    remote change costs no query: JSON goes through its encoder and decoder
+    (PostgreSQL's ``jsonb`` also turns a float of 1e16 or more into an
+    integer), SQLite keeps 15 significant digits of a decimal, and without
+    ``USE_TZ`` a datetime is stored in the default time zone. Raises
+    ValueError for JSON no database accepts (NaN and infinities).
     """
     if value is None:
         return None
     kind = target.get_internal_type()
     if kind == "JSONField":
-        dumped = json.dumps(value, cls=target.encoder)
-        return json.loads(dumped, cls=target.decoder)
+        dumped = json.dumps(value, cls=target.encoder, allow_nan=False)
+        stored = json.loads(dumped, cls=target.decoder)
+        return _as_jsonb(stored) if vendor == "postgresql" else stored
     if kind == "DecimalField" and vendor == "sqlite" and value.is_finite():
         if len(value.as_tuple().digits) > 15:
             places = decimal.Decimal(1).scaleb(-(target.decimal_places or 0))
@@ -224,6 +227,22 @@ def _as_stored(target: models.Field, value: Any, vendor: str) -> Any:
     if kind == "DateTimeField" and not settings.USE_TZ:
         zone = timezone.get_default_timezone()
         return timezone.make_aware(timezone.make_naive(value, zone), zone)
+    return value
+
+
+_JSONB_INTEGRAL = 1e16
+"""From here on a float's JSON has an exponent, which ``jsonb`` keeps as a
+whole decimal and prints as an integer."""
+
+
+def _as_jsonb(value: Any) -> Any:
+    """Decoded JSON as PostgreSQL's ``jsonb`` gives it back."""
+    if isinstance(value, float) and abs(value) >= _JSONB_INTEGRAL:
+        return int(value)
+    if isinstance(value, list):
+        return [_as_jsonb(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _as_jsonb(v) for k, v in value.items()}
     return value
 
 

@@ -237,6 +237,7 @@ def test_without_a_policy_in_settings_the_default_lets_the_deletion_win(
 
 
 MISSING = object()
+NAN = float("nan")
 
 
 def _book(author, **fields):
@@ -381,3 +382,66 @@ def test_checking_exact_values_costs_no_query(
         assert sync(memory, django_provider).applied == 4
     assert len(checked) == len(before)
     assert Book.objects.get(pk=1).pages == 3
+
+
+@pytest.mark.django_db(transaction=True, databases=["default", "postgres"])
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (
+            {"big": 1e16, "small": 0.5},
+            "{'big': 1e+16, 'small': 0.5} would be stored as "
+            "{'big': 10000000000000000, 'small': 0.5}",
+        ),
+        ({"list": [-2.5e300]}, "would be stored as {'list': [-25000000000"),
+    ],
+    ids=["whole", "in-a-list"],
+)
+def test_a_json_float_that_postgresql_reads_back_as_an_integer_is_deferred(
+    settings, memory, sync, data, expected
+):
+    """jsonb keeps numbers as decimals and prints them without an exponent,
+    so a float of 1e16 or more comes back as an integer."""
+    if "postgres" not in settings.DATABASES:
+        pytest.skip("PostgreSQL is not reachable")
+    settings.MAESTRO = {**settings.MAESTRO, "DATABASE": "postgres"}
+    provider = create_django_provider()
+    thing = Everything.objects.using("postgres").create(data={"kept": 1.5})
+    sync(provider, memory)
+    item = decode_item(memory.store.get_item("shop.everything", str(thing.pk)))
+    memory.store.commit_item_change(
+        "UPDATE", "shop.everything", str(thing.pk), {**item, "data": data}
+    )
+
+    session = sync(memory, provider)
+
+    assert (session.applied, session.deferred) == (0, 1)
+    [log] = _deferred(provider)
+    assert expected in log.description
+    assert Everything.objects.using("postgres").get(pk=thing.pk).data == {"kept": 1.5}
+
+    exact = {"big": 1e15, "tiny": 1e-300, "whole": 3.0}
+    memory.store.commit_item_change(
+        "UPDATE", "shop.everything", str(thing.pk), {**item, "data": exact}
+    )
+    sync(memory, provider)
+    assert Everything.objects.using("postgres").get(pk=thing.pk).data == exact
+
+
+def test_a_json_value_no_database_accepts_is_deferred(memory, django_provider, sync):
+    """JSON has no NaN: the row would be refused by the database."""
+    thing = Everything.objects.create(data={"kept": 1.5})
+    sync(django_provider, memory)
+    item = decode_item(memory.store.get_item("shop.everything", str(thing.pk)))
+    memory.store.commit_item_change(
+        "UPDATE", "shop.everything", str(thing.pk), {**item, "data": {"x": NAN}}
+    )
+
+    session = sync(memory, django_provider)
+
+    assert (session.applied, session.deferred) == (0, 1)
+    [log] = _deferred(django_provider)
+    assert "has 'data' = {'x': nan}; expected a value the field can hold" in (
+        log.description
+    )
+    assert Everything.objects.get(pk=thing.pk).data == {"kept": 1.5}
