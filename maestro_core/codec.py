@@ -140,7 +140,9 @@ def _encode_mapping(value: Mapping[Any, Any], path: str) -> dict[str, Any]:
         if key.startswith("$"):
             raise CodecError(
                 f"key {key!r} {_where(path)} starts with '$', "
-                "which the canonical encoding reserves; expected a plain field name",
+                "which the canonical encoding reserves; expected a plain field name "
+                "(a value already in canonical form is decoded first, with "
+                "decode_item() or decode_value())",
                 path=path,
                 value=key,
             )

@@ -40,6 +40,13 @@ ItemKey = tuple[str, str]
 """``(entity_name, item_id)``."""
 
 
+def _looks_canonical(value: Any) -> bool:
+    """Whether *value* is a tagged value of the canonical encoding."""
+    return isinstance(value, Mapping) and any(
+        isinstance(k, str) and k.startswith("$") for k in value
+    )
+
+
 def _check_name(kind: str, value: object) -> str:
     if not isinstance(value, str) or not value.strip():
         raise InvalidItemError(
@@ -326,9 +333,15 @@ class DataStore(abc.ABC):
                 key="id",
             )
         if str(item["id"]) != item_id:
+            if _looks_canonical(item["id"]):
+                reason = (
+                    "a value in canonical form; expected native values "
+                    "(decode_item() turns a canonical item into them)"
+                )
+            else:
+                reason = "expected it to equal item_id"
             raise InvalidItemError(
-                f"item {item_id!r} has 'id' {item['id']!r}; expected it to equal "
-                "item_id",
+                f"item {item_id!r} has 'id' {item['id']!r}; {reason}",
                 item_id=item_id,
                 key="id",
             )

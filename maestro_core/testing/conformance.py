@@ -388,6 +388,11 @@ class BackendConformance:
             ({"id": "1", "when": dt.datetime(2024, 1, 1)}, "naive datetime"),
             ({"id": "1", "blob": object()}, "cannot carry"),
             ({"id": "1", "$where": 1}, "reserves"),
+            ({"id": {"$numberLong": "1"}}, "'id' .* a value in canonical form"),
+            (
+                {"id": "1", "due": {"$dateOnly": "2024-05-01"}},
+                "decoded first, with decode_item",
+            ),
         ],
         ids=[
             "missing-id",
@@ -395,6 +400,8 @@ class BackendConformance:
             "naive-datetime",
             "unencodable",
             "dollar-key",
+            "canonical-id",
+            "canonical-value",
         ],
     )
     def test_bad_items_are_refused_and_nothing_is_stored(self, kit: Kit, item, error):
