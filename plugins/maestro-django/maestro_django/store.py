@@ -815,7 +815,16 @@ class DjangoDataStore(DataStore):
                 self._set_related(model, pk, field, related)
 
     def _insert(self, model: type[models.Model], pk: Any, values: RemoteValues) -> None:
-        instance = model(**values.columns)
+        files = {
+            f.attname
+            for f in model._meta.concrete_fields
+            if isinstance(f, models.FileField) and f.attname in values.columns
+        }
+        instance = model(**{k: v for k, v in values.columns.items() if k not in files})
+        # past the descriptor: given a name, an ImageField with dimension
+        # fields opens its file to measure it, and the file may be elsewhere
+        for attname in files:
+            instance.__dict__[attname] = values.columns[attname]
         instance.pk = pk
         for f in model._meta.concrete_fields:
             auto = getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)

@@ -445,3 +445,36 @@ def test_a_json_value_no_database_accepts_is_deferred(memory, django_provider, s
         log.description
     )
     assert Everything.objects.get(pk=thing.pk).data == {"kept": 1.5}
+
+
+@pytest.mark.parametrize("operation", ["INSERT", "UPDATE"])
+def test_a_remote_image_is_written_as_sent_without_opening_its_file(
+    memory, django_provider, sync, operation
+):
+    """Only the image's name travels; its file may live elsewhere. Django
+    would open the file to fill in empty dimension fields: it must not, and
+    the dimensions stay what the sender holds."""
+    thing = Everything.objects.create()
+    sync(django_provider, memory)
+    item = decode_item(memory.store.get_item("shop.everything", str(thing.pk)))
+    if operation == "INSERT":
+        item = {**item, "id": thing.pk + 1}
+    sent = {
+        **item,
+        "picture": "photos/elsewhere.png",
+        "picture_width": None,
+        "picture_height": None,
+    }
+    memory.store.commit_item_change(operation, "shop.everything", str(sent["id"]), sent)
+
+    session = sync(memory, django_provider)
+
+    assert (session.applied, session.deferred) == (1, 0), _deferred(django_provider)
+    row = Everything.objects.values("picture", "picture_width", "picture_height").get(
+        pk=sent["id"]
+    )
+    assert row == {
+        "picture": "photos/elsewhere.png",
+        "picture_width": None,
+        "picture_height": None,
+    }

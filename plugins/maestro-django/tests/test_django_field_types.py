@@ -97,6 +97,9 @@ def _make_rows(alias: str) -> Everything:
         data={"list": [1, 2.5, None, True], "nested": {"é": "ü"}, "empty": {}},
         path="/tmp/report.txt",
         upload="uploads/report.pdf",
+        picture="photos/portrait.png",  # no such file: only the name travels
+        picture_width=640,
+        picture_height=480,
         author=author,
         passport=passport,
     )
@@ -104,7 +107,7 @@ def _make_rows(alias: str) -> Everything:
     # auto_now and auto_now_add fields far from the time of the sync
     long_ago = dt.datetime(2001, 2, 3, 4, 5, 6, 7, tzinfo=dt.UTC)
     rows.filter(pk=thing.pk).update(created=long_ago, updated=long_ago)
-    thing.refresh_from_db()
+    thing.refresh_from_db(fields=["created", "updated"])
     thing.save(update_fields=["char"])  # recorded: created long ago, updated now
     return thing
 

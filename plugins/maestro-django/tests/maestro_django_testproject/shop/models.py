@@ -40,6 +40,11 @@ class Everything(models.Model):
     data = models.JSONField(default=dict, blank=True)
     path = models.FilePathField(path="/tmp", blank=True)
     upload = models.FileField(blank=True)
+    picture = models.ImageField(
+        blank=True, width_field="picture_width", height_field="picture_height"
+    )
+    picture_width = models.PositiveIntegerField(null=True, blank=True)
+    picture_height = models.PositiveIntegerField(null=True, blank=True)
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
     author = models.ForeignKey(Author, null=True, on_delete=models.SET_NULL)
