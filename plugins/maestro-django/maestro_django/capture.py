@@ -16,9 +16,9 @@ the end of the request when :class:`~maestro_django.middleware.SyncQueueMiddlewa
 is installed.
 
 A transaction opened for a save in autocommit mode holds only that save. On
-PostgreSQL the statement that records its change commits it too, which
-spares a round trip; whatever later ``post_save`` receivers write then runs
-in a transaction of its own, as after any autocommit save.
+PostgreSQL through psycopg 3 the statement that records its change commits
+it too, which spares a round trip; whatever later ``post_save`` receivers
+write then runs in a transaction of its own, as after any autocommit save.
 """
 
 from __future__ import annotations
