@@ -259,10 +259,18 @@ def _decode_tagged(tag: str, body: Any, value: Any, path: str) -> Any:
     raise _bad(value, path, "a known '$' tag of the canonical encoding")
 
 
+def _is_tagged(value: Any) -> bool:
+    """Whether *value* is a tagged value: a dict whose first key starts with '$'."""
+    if not isinstance(value, dict) or not value:
+        return False
+    first = next(iter(value))
+    return isinstance(first, str) and first.startswith("$")
+
+
 def decode_value(value: Any, path: str = "") -> Any:
     """The Python value of one canonical value; the inverse of encode_value."""
     if isinstance(value, dict):
-        if value and next(iter(value)).startswith("$"):
+        if _is_tagged(value):
             if len(value) == 2 and "$ref" in value and "$id" in value:
                 return Reference(value["$ref"], decode_value(value["$id"], path))
             if len(value) != 1:

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from .clock import WallClock, micros_to_datetime, next_timestamp, system_wall_clock
-from .codec import encode_item
+from .codec import _is_tagged, encode_item
 from .exceptions import ConflictNotFoundError, InvalidItemError
 from .model import (
     ConflictLog,
@@ -38,13 +38,6 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 ItemKey = tuple[str, str]
 """``(entity_name, item_id)``."""
-
-
-def _looks_canonical(value: Any) -> bool:
-    """Whether *value* is a tagged value of the canonical encoding."""
-    return isinstance(value, Mapping) and any(
-        isinstance(k, str) and k.startswith("$") for k in value
-    )
 
 
 def _check_name(kind: str, value: object) -> str:
@@ -333,7 +326,7 @@ class DataStore(abc.ABC):
                 key="id",
             )
         if str(item["id"]) != item_id:
-            if _looks_canonical(item["id"]):
+            if _is_tagged(item["id"]):
                 reason = (
                     "a value in canonical form; expected native values "
                     "(decode_item() turns a canonical item into them)"
